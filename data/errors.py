@@ -1,0 +1,42 @@
+"""Errors raised by the data layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in an input file.
+
+    ``row`` is the 1-based line number in the file as a user sees it in an editor
+    (the header is line 1, so the first data row is line 2); ``None`` for file-level problems.
+    """
+
+    row: int | None
+    study: str | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"line {self.row}")
+        if self.study:
+            where.append(f"study {self.study!r}")
+        if self.column:
+            where.append(f"column {self.column!r}")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class DataValidationError(ValueError):
+    """Raised once per load, listing every problem found in the input."""
+
+    def __init__(self, problems: list[Problem], path: str | None = None):
+        self.problems = list(problems)
+        self.path = path
+        head = f"{path}: " if path else ""
+        lines = [f"{head}{len(self.problems)} problem(s) in the input data:"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
