@@ -1,0 +1,277 @@
+"""The :class:`Review`: validated rows of one review plus its study-level moderators.
+
+A Review is immutable in spirit: :meth:`Review.restrict` returns a new one. It turns rows into
+model input with :meth:`Review.effects`, which returns an
+:class:`~vfsynth.data.effect_table.EffectTable` on the benefit scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from vfsynth.data import effects as es
+from vfsynth.data import schema
+from vfsynth.data.effect_table import EffectTable
+
+
+@dataclass(frozen=True)
+class RowEffect:
+    """One row turned into an effect on the benefit scale (before measure harmonisation)."""
+
+    measure: str  # "SMD", "logOR" or "MD"
+    estimate: float
+    variance: float
+    derivation: str
+    counts: (
+        tuple[float, float, float, float] | None
+    )  # benefit-oriented (events_t, n_t, events_c, n_c)
+
+
+def row_effect(row: pd.Series | dict, smd_variance: str = "metafor") -> RowEffect:
+    r"""Compute one row's effect and variance on the benefit scale.
+
+    * continuous arms: Hedges' *g* (:func:`~vfsynth.data.effects.hedges_g`) or the raw MD;
+      negated when ``higher_is_better`` is false;
+    * binary arms: log OR (:func:`~vfsynth.data.effects.log_odds_ratio`) on benefit-oriented
+      counts (``events -> n - events`` when ``higher_is_better`` is false, which negates the
+      log OR exactly and keeps the 2×2 table for exact likelihoods);
+    * estimates: as given (``OR`` -> log OR), SE from the CI where no SE is given
+      (:func:`~vfsynth.data.effects.se_from_ci`, log scale for OR); negated when
+      ``higher_is_better`` is false.
+    """
+    form = row["form"]
+    hib = bool(row["higher_is_better"])
+    sign = 1.0 if hib else -1.0
+    flip = "" if hib else "; sign flipped (higher_is_better=false)"
+    measure = row["measure"] or None
+    if form == "continuous":
+        args = (row["n_t"], row["mean_t"], row["sd_t"], row["n_c"], row["mean_c"], row["sd_c"])
+        if measure == "MD":
+            est, var = es.mean_difference(*args)
+            return RowEffect("MD", sign * est, var, "mean difference from arms" + flip, None)
+        est, var = es.hedges_g(*args, variance=smd_variance)
+        return RowEffect(
+            "SMD", sign * est, var, f"hedges_g from arms ({smd_variance} variance){flip}", None
+        )
+    if form == "binary":
+        et, nt, ec, nc = row["events_t"], row["n_t"], row["events_c"], row["n_c"]
+        if not hib:
+            et, ec = nt - et, nc - ec
+        est, var = es.log_odds_ratio(et, nt, ec, nc)
+        zero = min(et, nt - et, ec, nc - ec) == 0
+        how = "log OR from 2x2 counts" + (
+            " (0.5 added to each cell: a cell is zero)" if zero else ""
+        )
+        if not hib:
+            how += "; events counted as n - events (higher_is_better=false)"
+        return RowEffect("logOR", float(est), float(var), how, (et, nt, ec, nc))
+    if form == "estimate":
+        est = float(row["estimate"])
+        if measure == "OR":
+            est = math.log(est)
+        out_measure = "logOR" if measure in ("OR", "logOR") else measure
+        if not math.isnan(row["se"]):
+            se = float(row["se"])
+            how = "estimate with reported se"
+        else:
+            se = es.se_from_ci(row["ci_low"], row["ci_high"], log=(measure == "OR"))
+            how = "se_from_ci" + (" (log scale)" if measure == "OR" else "")
+        if measure == "OR":
+            how = "log of reported OR; " + how
+        return RowEffect(out_measure, sign * est, se**2, how + flip, None)
+    raise ValueError(f"row on line {row['line']} has no single data form")
+
+
+@dataclass(frozen=True)
+class Review:
+    """A validated review: data rows, optional moderators, optional published pooled results.
+
+    Attributes
+    ----------
+    name : str
+    rows : DataFrame
+        Schema columns + ``line`` (1-based file line) + ``form`` (data form of the row).
+    moderators : DataFrame or None
+        Indexed by study.
+    published : DataFrame or None
+        The review's published pooled results (bundled review only).
+    not_found : DataFrame or None
+        Study × outcome × time point measured but without usable numbers (bundled review only).
+    """
+
+    name: str
+    rows: pd.DataFrame
+    moderators: pd.DataFrame | None = None
+    published: pd.DataFrame | None = None
+    not_found: pd.DataFrame | None = None
+    meta: dict = field(default_factory=dict)
+
+    # --- listing -----------------------------------------------------------------
+    def studies(self) -> list[str]:
+        """Studies with at least one data row, in order of first appearance."""
+        return list(dict.fromkeys(self.rows["study"]))
+
+    def outcomes(self) -> list[str]:
+        return list(dict.fromkeys(self.rows["outcome"]))
+
+    def analyses(self) -> list[tuple[str, str]]:
+        """(outcome, timepoint) pairs present, ordered by outcome then time point."""
+        tp_order = {t: i for i, t in enumerate(schema.TIMEPOINTS)}
+        out_order = {o: i for i, o in enumerate(self.outcomes())}
+        pairs = set(zip(self.rows["outcome"], self.rows["timepoint"], strict=True))
+        return sorted(pairs, key=lambda p: (out_order[p[0]], tp_order.get(p[1], 99), p[1]))
+
+    # --- restriction ---------------------------------------------------------------
+    def restrict(self, inclusion: Iterable[str] = ("confirmed", "inferred")) -> Review:
+        """Keep only studies whose moderator ``inclusion`` is in ``inclusion``.
+
+        Raises ``ValueError`` if the review has no ``inclusion`` moderator or a requested level
+        is not used by any study (a typo would otherwise silently give an empty review).
+        """
+        wanted = [s.strip() for s in inclusion if s.strip()]
+        if self.moderators is None or "inclusion" not in self.moderators.columns:
+            raise ValueError(f"review {self.name!r} has no 'inclusion' moderator to restrict on")
+        levels = set(self.moderators["inclusion"].dropna())
+        unknown = [w for w in wanted if w not in levels]
+        if unknown:
+            raise ValueError(
+                f"unknown inclusion level(s) {unknown}; this review uses {sorted(levels)}"
+            )
+        keep = set(self.moderators.index[self.moderators["inclusion"].isin(wanted)])
+        rows = self.rows[self.rows["study"].isin(keep)].reset_index(drop=True)
+        nf = None if self.not_found is None else self.not_found[self.not_found["study"].isin(keep)]
+        meta = dict(self.meta, inclusion=tuple(wanted))
+        return Review(self.name, rows, self.moderators, self.published, nf, meta)
+
+    # --- effects -------------------------------------------------------------------
+    def effects(
+        self, outcome: str, timepoint: str = "post", smd_variance: str = "metafor"
+    ) -> EffectTable:
+        """Study effects for one outcome × time point on the benefit scale.
+
+        When the rows mix SMD and log-OR, every row is converted to the outcome's majority
+        measure with Chinn (2000) (ties go to the measure of the first row) and the conversion is
+        recorded in ``derivation``. MD cannot be mixed with SMD / log OR (no common scale without
+        the SDs): that raises ``ValueError``.
+        """
+        sel = self.rows[(self.rows["outcome"] == outcome) & (self.rows["timepoint"] == timepoint)]
+        if sel.empty:
+            raise KeyError(
+                f"no rows for outcome {outcome!r} at time point {timepoint!r}; available: {self.analyses()}"
+            )
+        effs = [row_effect(r, smd_variance) for _, r in sel.iterrows()]
+        counts = Counter(e.measure for e in effs)
+        if "MD" in counts and len(counts) > 1:
+            raise ValueError(
+                f"{outcome}/{timepoint}: cannot mix MD with {sorted(set(counts) - {'MD'})} rows"
+            )
+        top = max(counts.values())
+        measure = next(e.measure for e in effs if counts[e.measure] == top)
+        est, se, deriv = [], [], []
+        for e, (_, r) in zip(effs, sel.iterrows(), strict=True):
+            y, v, how = e.estimate, e.variance, e.derivation
+            if e.measure != measure:
+                if measure == "SMD":
+                    y, v = es.logor_to_smd(y, v)
+                    how += "; converted log OR -> SMD (Chinn 2000, x sqrt(3)/pi)"
+                else:
+                    y, v = es.smd_to_logor(y, v)
+                    how += "; converted SMD -> log OR (Chinn 2000, x pi/sqrt(3))"
+            if r["note"]:
+                how += f" | note: {r['note']}"
+            est.append(y)
+            se.append(math.sqrt(v))
+            deriv.append(how)
+        n_total = np.where(
+            sel["n_t"].notna() & sel["n_c"].notna(), sel["n_t"] + sel["n_c"], sel["n_total"]
+        ).astype(float)
+        year = sel["year"].to_numpy(dtype=float).copy()
+        if self.moderators is not None and "year" in self.moderators.columns:
+            for i, s in enumerate(sel["study"]):
+                if math.isnan(year[i]) and s in self.moderators.index:
+                    val = pd.to_numeric(self.moderators.at[s, "year"], errors="coerce")
+                    year[i] = float(val) if pd.notna(val) else math.nan
+        count_cols = None
+        if measure == "logOR":
+            c = np.array(
+                [e.counts if e.counts is not None else (math.nan,) * 4 for e in effs], dtype=float
+            )
+            count_cols = dict(events_t=c[:, 0], n_t=c[:, 1], events_c=c[:, 2], n_c=c[:, 3])
+        return EffectTable(
+            outcome=outcome,
+            timepoint=timepoint,
+            measure=measure,
+            study=tuple(sel["study"]),
+            estimate=np.array(est),
+            se=np.array(se),
+            n_total=n_total,
+            year=year,
+            derivation=tuple(deriv),
+            source=tuple(sel["source"]),
+            meta={
+                "review": self.name,
+                "smd_variance": smd_variance,
+                "lines": [int(x) for x in sel["line"]],
+                "inclusion": self.meta.get("inclusion"),
+                "converted": int(sum(e.measure != measure for e in effs)),
+            },
+            **(count_cols or {}),
+        )
+
+    def completeness(self) -> pd.DataFrame:
+        """Per outcome × time point: studies with arm data, with a reported effect, with nothing.
+
+        "Nothing" lists the study × outcome × time points known to be measured but without usable
+        numbers (``not_found``; bundled review only). For the bundled review every standard
+        outcome appears, also those with no row at all.
+        """
+        keys = list(self.analyses())
+        if self.not_found is not None:
+            extra = [
+                (o, t)
+                for o, t in zip(self.not_found["outcome"], self.not_found["timepoint"], strict=True)
+                if o != "any"
+            ]
+            keys += [(o, "post") for o in schema.BUNDLED_OUTCOMES]
+            keys += extra
+        keys = list(dict.fromkeys(keys))
+        tp_order = {t: i for i, t in enumerate(schema.TIMEPOINTS)}
+        std = {o: i for i, o in enumerate(schema.BUNDLED_OUTCOMES)}
+        keys.sort(key=lambda p: (std.get(p[0], len(std)), p[0], tp_order.get(p[1], 99)))
+        out = []
+        for o, t in keys:
+            sel = self.rows[(self.rows["outcome"] == o) & (self.rows["timepoint"] == t)]
+            arms = list(sel.loc[sel["form"] != "estimate", "study"])
+            effect = list(sel.loc[sel["form"] == "estimate", "study"])
+            nothing = []
+            if self.not_found is not None:
+                nf = self.not_found
+                nothing = list(nf.loc[(nf["outcome"] == o) & (nf["timepoint"] == t), "study"])
+            out.append(
+                dict(
+                    outcome=o,
+                    timepoint=t,
+                    n_arm_data=len(arms),
+                    n_reported_effect=len(effect),
+                    n_nothing=len(nothing),
+                    arm_data="; ".join(arms),
+                    reported_effect="; ".join(effect),
+                    nothing="; ".join(nothing),
+                )
+            )
+        return pd.DataFrame(out)
+
+    def content_hash(self) -> str:
+        """SHA-256 of the data rows and moderators (provenance of fits)."""
+        h = hashlib.sha256()
+        h.update(self.name.encode())
+        h.update(self.rows.drop(columns=["line"]).to_csv(index=False).encode())
+        if self.moderators is not None:
+            h.update(self.moderators.to_csv().encode())
+        return h.hexdigest()

@@ -1,0 +1,324 @@
+"""Validation of the data and moderator CSVs: runs once, at load, and collects *every* problem.
+
+Nothing is dropped or altered silently: a file either loads exactly as written (blank cells stay
+blank / ``nan``) or :class:`~vfsynth.data.errors.DataValidationError` lists each problem with
+its file line, study and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+from vfsynth.data import schema
+from vfsynth.data.errors import DataValidationError, Problem
+
+
+def read_records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Split CSV text into its header and ``(first file line, cells)`` records.
+
+    Line numbers are 1-based as in an editor (header = line 1) and count physical lines, so a
+    quoted cell holding a newline does not shift the numbers of later rows. Blank lines are skipped.
+    """
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    records: list[tuple[int, list[str]]] = []
+    prev_end = 0
+    for cells in reader:
+        start = prev_end + 1
+        prev_end = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if header is None:
+            header = [c.strip() for c in cells]
+            continue
+        records.append((start, cells))
+    return header or [], records
+
+
+def _blank(cell: str | None) -> bool:
+    return cell is None or cell.strip() in schema.BLANK_TOKENS
+
+
+def _parse_bool(cell: str) -> bool | None:
+    c = cell.strip().lower()
+    if c in schema.TRUE_TOKENS:
+        return True
+    if c in schema.FALSE_TOKENS:
+        return False
+    return None
+
+
+def validate_data(text: str, path: str | None = None) -> pd.DataFrame:
+    """Parse and validate the data CSV text; return the typed rows or raise one error.
+
+    The returned frame has every column of :data:`schema.ALL_COLUMNS` (numbers as float with
+    ``nan`` for blank, ``higher_is_better`` as bool), plus ``line`` (file line), ``form``
+    (``"continuous"``, ``"binary"`` or ``"estimate"``).
+    """
+    header, records = read_records(text)
+    problems: list[Problem] = []
+    if not header:
+        raise DataValidationError(
+            [Problem(None, None, None, "the file is empty (no header row)")], path
+        )
+
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            problems.append(Problem(1, None, name, "column appears more than once in the header"))
+        seen.add(name)
+        if name not in schema.ALL_COLUMNS:
+            problems.append(
+                Problem(1, None, name, f"unknown column (allowed: {', '.join(schema.ALL_COLUMNS)})")
+            )
+    for name in schema.REQUIRED_COLUMNS:
+        if name not in header:
+            problems.append(Problem(1, None, name, "required column is missing from the header"))
+    if not records:
+        problems.append(Problem(None, None, None, "the file has a header but no data rows"))
+
+    rows: list[dict] = []
+    first_line: dict[tuple[str, str, str], int] = {}
+    for line, cells in records:
+        if len(cells) > len(header):
+            extra = [c for c in cells[len(header) :] if c.strip()]
+            if extra:
+                problems.append(
+                    Problem(
+                        line,
+                        None,
+                        None,
+                        f"row has {len(cells)} cells but the header has {len(header)}",
+                    )
+                )
+        raw = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header)}
+        row, row_problems = _validate_row(line, raw, has_timepoint="timepoint" in header)
+        problems += row_problems
+        key = (row["study"], row["outcome"], row["timepoint"])
+        if row["study"] and row["outcome"] and row["timepoint"]:
+            if key in first_line:
+                problems.append(
+                    Problem(
+                        line,
+                        row["study"],
+                        None,
+                        f"duplicate row: study/outcome/timepoint {key[1]!r}/{key[2]!r} already given on "
+                        f"line {first_line[key]}",
+                    )
+                )
+            else:
+                first_line[key] = line
+        rows.append(row)
+
+    if problems:
+        raise DataValidationError(problems, path)
+    frame = pd.DataFrame(rows, columns=[*schema.ALL_COLUMNS, "line", "form"])
+    for col in schema.NUMERIC_COLUMNS:
+        frame[col] = frame[col].astype(float)
+    frame["higher_is_better"] = frame["higher_is_better"].astype(bool)
+    return frame
+
+
+def _validate_row(
+    line: int, raw: dict[str, str], has_timepoint: bool
+) -> tuple[dict, list[Problem]]:
+    problems: list[Problem] = []
+    study = raw.get("study", "").strip()
+    label = study or None
+
+    def bad(column: str | None, message: str) -> None:
+        problems.append(Problem(line, label, column, message))
+
+    row: dict = {"line": line}
+    for col in schema.TEXT_COLUMNS:
+        cell = raw.get(col, "")
+        row[col] = "" if _blank(cell) else cell.strip()
+    if not has_timepoint:
+        row["timepoint"] = schema.DEFAULT_TIMEPOINT
+    for col in ("study", "outcome", "timepoint"):
+        if not row[col]:
+            bad(col, "required value is missing")
+
+    for col in schema.NUMERIC_COLUMNS:
+        cell = raw.get(col, "")
+        if _blank(cell):
+            row[col] = math.nan
+            continue
+        try:
+            val = float(cell.strip())
+        except ValueError:
+            bad(col, f"cannot read {cell.strip()!r} as a number")
+            row[col] = math.nan
+            continue
+        if not math.isfinite(val):
+            bad(col, f"{cell.strip()!r} is not a finite number")
+            val = math.nan
+        elif col in schema.COUNT_COLUMNS and val != round(val):
+            bad(col, f"count must be a whole number, got {cell.strip()}")
+        elif col == "year" and val != round(val):
+            bad(col, f"year must be a whole number, got {cell.strip()}")
+        row[col] = val
+
+    hib = raw.get("higher_is_better", "")
+    if _blank(hib):
+        row["higher_is_better"] = True
+    else:
+        parsed = _parse_bool(hib)
+        if parsed is None:
+            bad("higher_is_better", f"must be true or false, got {hib.strip()!r}")
+            parsed = True
+        row["higher_is_better"] = parsed
+
+    measure = row["measure"]
+    if measure and measure not in schema.ESTIMATE_MEASURES:
+        bad(
+            "measure",
+            f"unknown measure {measure!r} (allowed: {', '.join(schema.ESTIMATE_MEASURES)})",
+        )
+        measure = ""
+
+    def given(col: str) -> bool:
+        v = row[col]
+        return not (isinstance(v, float) and math.isnan(v)) and not _blank(raw.get(col, ""))
+
+    forms = [f for f, cols in schema.FORM_SIGNALS.items() if any(given(c) for c in cols)]
+    row["form"] = forms[0] if len(forms) == 1 else ""
+    if not forms:
+        bad(
+            None,
+            "no data: give continuous arms (n_t, mean_t, sd_t, n_c, mean_c, sd_c), binary arms "
+            "(n_t, events_t, n_c, events_c) or an estimate with se or ci_low/ci_high",
+        )
+    elif len(forms) > 1:
+        bad(None, f"row mixes {len(forms)} data forms ({' and '.join(forms)}); give exactly one")
+
+    for col in ("n_t", "n_c"):
+        if given(col) and row[col] < 2:
+            bad(col, f"sample size must be at least 2, got {row[col]:g}")
+    if given("n_total") and row["n_total"] < 2:
+        bad("n_total", f"sample size must be at least 2, got {row['n_total']:g}")
+
+    if forms == ["continuous"]:
+        for col in schema.CONTINUOUS_ARMS:
+            if not given(col) and not _unparseable(raw, col):
+                bad(col, "required for continuous arm data but missing")
+        for col in ("sd_t", "sd_c"):
+            if given(col) and row[col] <= 0:
+                bad(col, f"standard deviation must be > 0, got {row[col]:g}")
+        if measure and measure not in schema.CONTINUOUS_MEASURES:
+            bad("measure", f"measure {measure!r} does not fit continuous arm data (use SMD or MD)")
+    elif forms == ["binary"]:
+        for col in schema.BINARY_ARMS:
+            if not given(col) and not _unparseable(raw, col):
+                bad(col, "required for binary arm data but missing")
+        for ev, n in (("events_t", "n_t"), ("events_c", "n_c")):
+            if given(ev):
+                if row[ev] < 0:
+                    bad(ev, f"events must be >= 0, got {row[ev]:g}")
+                elif given(n) and row[ev] > row[n]:
+                    bad(ev, f"events ({row[ev]:g}) exceed the arm size {n} ({row[n]:g})")
+        if measure and measure not in schema.BINARY_MEASURES:
+            bad("measure", f"measure {measure!r} does not fit binary arm data (use logOR or OR)")
+    elif forms == ["estimate"]:
+        _check_estimate(row, raw, measure, given, bad)
+    return row, problems
+
+
+def _unparseable(raw: dict[str, str], col: str) -> bool:
+    """True where the cell had text that failed to parse (already reported)."""
+    return not _blank(raw.get(col, ""))
+
+
+def _check_estimate(row, raw, measure, given, bad) -> None:
+    if not given("estimate"):
+        if not _unparseable(raw, "estimate"):
+            bad("estimate", "se/ci given but the estimate itself is missing")
+        return
+    if not row["measure"]:
+        bad("measure", "an estimate needs its measure (SMD, logOR, OR or MD)")
+    has_se, has_lo, has_hi = given("se"), given("ci_low"), given("ci_high")
+    if not (has_se or has_lo or has_hi):
+        if not any(_unparseable(raw, c) for c in ("se", "ci_low", "ci_high")):
+            bad(
+                "se",
+                "an estimate needs its standard error (se) or a confidence interval (ci_low, ci_high)",
+            )
+    if has_lo != has_hi and not has_se:
+        bad(
+            "ci_high" if has_lo else "ci_low",
+            "only one confidence limit given; give both or give se",
+        )
+    if has_se and row["se"] <= 0:
+        bad("se", f"standard error must be > 0, got {row['se']:g}")
+    est = row["estimate"]
+    if measure == "OR":
+        if est <= 0:
+            bad("estimate", f"an odds ratio must be > 0, got {est:g}")
+        for col in ("ci_low", "ci_high"):
+            if given(col) and row[col] <= 0:
+                bad(col, f"an odds-ratio confidence limit must be > 0, got {row[col]:g}")
+    if has_lo and has_hi:
+        lo, hi = row["ci_low"], row["ci_high"]
+        if lo >= hi:
+            bad("ci_low", f"ci_low ({lo:g}) must be below ci_high ({hi:g})")
+        elif not (lo <= est <= hi):
+            bad(
+                "estimate",
+                f"estimate {est:g} lies outside its confidence interval ({lo:g}, {hi:g})",
+            )
+
+
+def validate_moderators(
+    text: str, known_studies: Iterable[str], path: str | None = None
+) -> pd.DataFrame:
+    """Parse and validate a study-level moderators CSV (``study`` + any columns).
+
+    Problems: no ``study`` column, blank or duplicate study, a study that is not in the data.
+    Columns whose every non-blank cell is a number become float; others stay text.
+    """
+    header, records = read_records(text)
+    problems: list[Problem] = []
+    if "study" not in header:
+        raise DataValidationError(
+            [Problem(1, None, "study", "moderators file needs a 'study' column")], path
+        )
+    known = set(known_studies)
+    seen: dict[str, int] = {}
+    rows = []
+    for line, cells in records:
+        raw = {name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(header)}
+        study = raw["study"]
+        if not study:
+            problems.append(Problem(line, None, "study", "required value is missing"))
+            continue
+        if study in seen:
+            problems.append(
+                Problem(line, study, "study", f"duplicate study (first on line {seen[study]})")
+            )
+            continue
+        seen[study] = line
+        if study not in known:
+            problems.append(Problem(line, study, "study", "study does not appear in the data file"))
+        rows.append(raw)
+    if problems:
+        raise DataValidationError(problems, path)
+    frame = pd.DataFrame(rows, columns=header)
+    for col in header:
+        if col == "study":
+            continue
+        vals = frame[col]
+        nonblank = vals[~vals.map(_blank)]
+        try:
+            nums = nonblank.astype(float)
+        except ValueError:
+            frame[col] = vals.where(~vals.map(_blank), None)
+            continue
+        if len(nums):
+            frame[col] = vals.map(lambda c: math.nan if _blank(c) else float(c))
+        else:
+            frame[col] = vals.where(~vals.map(_blank), None)
+    return frame.set_index("study")

@@ -1,0 +1,282 @@
+"""``vfsynth data``: show a review's studies, outcomes and frequentist pooled estimates.
+
+For the bundled review the published pooled results are printed beside ours (a comparison,
+not a reproduction: our data are a partial reconstruction).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "data",
+        help="list studies and outcomes, and pool each outcome (common effect, DL, REML)",
+        description=(
+            "Load a review (the bundled CD012348 reconstruction by default, or --data CSV), validate it, "
+            "and print its studies, outcomes and, per outcome x time point, the inverse-variance common-effect, "
+            "DerSimonian-Laird and REML pooled estimates (metafor conventions). For the bundled review the "
+            "published pooled results are shown beside ours."
+        ),
+    )
+    p.add_argument(
+        "--data",
+        metavar="CSV",
+        help="a review in the vfsynth CSV schema (default: bundled CD012348)",
+    )
+    p.add_argument("--moderators", metavar="CSV", help="study-level moderators CSV for --data")
+    p.add_argument(
+        "--inclusion",
+        metavar="LEVELS",
+        help="comma-separated inclusion levels to keep, e.g. confirmed,inferred (needs an 'inclusion' moderator)",
+    )
+    p.add_argument(
+        "--smd-variance",
+        choices=("metafor", "revman"),
+        default="metafor",
+        help="SMD variance formula for arm data (default metafor; revman = RevMan 5)",
+    )
+    p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import math
+
+    from vfsynth.data import load_data, load_review
+    from vfsynth.data.pooling import pool_all
+    from vfsynth.reports.cli import UserInputError
+
+    if not 0 < args.level < 1:
+        raise UserInputError(f"--level must be between 0 and 1, got {args.level}")
+    if args.moderators and not args.data:
+        raise UserInputError(
+            "--moderators needs --data (the bundled review has its own moderators)"
+        )
+    review = (
+        load_review() if args.data is None else load_data(args.data, moderators=args.moderators)
+    )
+    if args.inclusion:
+        try:
+            review = review.restrict(args.inclusion.split(","))
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
+
+    analyses = []
+    for outcome, timepoint in review.analyses():
+        try:
+            table = review.effects(outcome, timepoint, smd_variance=args.smd_variance)
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
+        fits = pool_all(table, level=args.level)
+        entry = {
+            "outcome": outcome,
+            "timepoint": timepoint,
+            "measure": table.measure,
+            "k": table.k,
+            **{name: _method_dict(res) for name, res in fits.items()},
+            "studies": [
+                dict(rec, source=src, line=line)
+                for rec, src, line in zip(
+                    table.to_records(), table.source, table.meta["lines"], strict=True
+                )
+            ],
+        }
+        analyses.append(entry)
+
+    comparisons = _comparisons(review, analyses) if review.published is not None else []
+    for a in analyses:
+        a["published"] = next(
+            (
+                c["published"]
+                for c in comparisons
+                if (c["outcome"], c["timepoint"]) == (a["outcome"], a["timepoint"])
+            ),
+            None,
+        )
+
+    out = {
+        "review": review.name,
+        "inclusion": list(review.meta["inclusion"]) if review.meta.get("inclusion") else None,
+        "smd_variance": args.smd_variance,
+        "level": args.level,
+        "studies": _studies(review),
+        "outcomes": review.outcomes(),
+        "analyses": analyses,
+    }
+    if review.published is not None:
+        out["published_comparison"] = comparisons
+        out["completeness"] = review.completeness().to_dict(orient="records")
+        out["studies_with_nothing"] = review.not_found.to_dict(orient="records")
+    if args.json:
+        print(json.dumps(out, indent=2, default=_json_default, allow_nan=False))
+        return 0
+    _print_text(out, math)
+    return 0
+
+
+def _method_dict(res) -> dict:
+    return {
+        "estimate": res.estimate,
+        "se": res.se,
+        "ci_low": res.ci_low,
+        "ci_high": res.ci_high,
+        "tau2": res.tau2,
+        "i2": res.i2,
+        "q": res.q,
+        "pi_low": res.pi_low,
+        "pi_high": res.pi_high,
+    }
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def _clean(v):
+    import math
+
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def _studies(review) -> list[dict]:
+    rows = []
+    mods = review.moderators
+    for s in review.studies():
+        sel = review.rows[review.rows["study"] == s]
+        rec = {"study": s, "rows": int(len(sel)), "outcomes": sorted(set(sel["outcome"]))}
+        if mods is not None and s in mods.index:
+            for col in ("year", "inclusion", "country", "intervention_family", "risk_group"):
+                if col in mods.columns:
+                    rec[col] = _clean(mods.at[s, col])
+        rows.append(rec)
+    return rows
+
+
+def _comparisons(review, analyses) -> list[dict]:
+    """One row per published pooled analysis: published k/estimate/CI beside ours."""
+    import math
+
+    out = []
+    for _, p in review.published.iterrows():
+        outcome, timepoint = p["outcome"], p["timepoint"]
+        if not isinstance(outcome, str) or not outcome:
+            outcome = None
+        published = {
+            "analysis": p["analysis"],
+            "label": p["label"],
+            "measure": _clean(p["measure"]),
+            "k": _clean(p["k"]),
+            "n_participants": _clean(p["n_participants"]),
+            "estimate": _clean(p["estimate"]),
+            "ci_low": _clean(p["ci_low"]),
+            "ci_high": _clean(p["ci_high"]),
+            "certainty": _clean(p["certainty"]),
+        }
+        ours = next(
+            (a for a in analyses if (a["outcome"], a["timepoint"]) == (outcome, timepoint)), None
+        )
+        row = {
+            "analysis": p["analysis"],
+            "outcome": outcome,
+            "timepoint": _clean(timepoint),
+            "published": published,
+        }
+        if ours is None:
+            row["ours"] = None
+            row["why_not"] = (
+                "no outcome mapped (moderator analysis)"
+                if outcome is None
+                else "no study in our reconstruction has numbers for this outcome and time point"
+            )
+        else:
+            scale = (
+                "OR"
+                if published["measure"] == "OR" and ours["measure"] == "logOR"
+                else ours["measure"]
+            )
+            conv = math.exp if scale == "OR" else (lambda x: x)
+            row["ours"] = {
+                "k": ours["k"],
+                "measure": scale,
+                **{
+                    m: {key: conv(ours[m][key]) for key in ("estimate", "ci_low", "ci_high")}
+                    | {"tau2": ours[m]["tau2"], "i2": ours[m]["i2"]}
+                    for m in ("common", "dl", "reml")
+                },
+            }
+        out.append(row)
+    return out
+
+
+def _fmt(x, nd=2):
+    return "   —  " if x is None else f"{x:6.{nd}f}"
+
+
+def _print_text(out: dict, math) -> None:
+    title = f"Review {out['review']}"
+    if out["inclusion"]:
+        title += f" (inclusion: {', '.join(out['inclusion'])})"
+    print(title)
+    print("=" * len(title))
+    print(f"\nStudies with data ({len(out['studies'])}):")
+    for s in out["studies"]:
+        extra = ", ".join(
+            str(s[c]) for c in ("inclusion", "country", "intervention_family") if s.get(c)
+        )
+        print(f"  {s['study']:<34} {s['rows']} row(s)  {extra}")
+    print(f"\nOutcomes: {', '.join(out['outcomes'])}")
+    print(
+        f"\nPooled estimates ({int(out['level'] * 100)}% CI; benefit scale: positive favours the intervention)"
+    )
+    head = f"  {'outcome':<34} {'time':<13} {'meas':<6} {'k':>2}  {'common effect':<22} {'DL random effects':<22} {'REML':<22} {'tau2':>7} {'I2%':>5}"
+    print(head)
+    for a in out["analyses"]:
+        cells = []
+        for m in ("common", "dl", "reml"):
+            r = a[m]
+            cells.append(
+                f"{r['estimate']:6.2f} ({r['ci_low']:5.2f}, {r['ci_high']:5.2f})".ljust(22)
+            )
+        print(
+            f"  {a['outcome']:<34} {a['timepoint']:<13} {a['measure']:<6} {a['k']:>2}  {' '.join(cells)} "
+            f"{a['dl']['tau2']:7.3f} {a['dl']['i2']:5.1f}"
+        )
+    if out.get("published_comparison"):
+        print(
+            "\nPublished pooled results beside ours (a comparison, not a reproduction: our data are a partial reconstruction)"
+        )
+        print(
+            f"  {'analysis':<6} {'outcome':<26} {'time':<9} {'published k, estimate (CI)':<32} {'ours k, DL estimate (CI)':<30}"
+        )
+        for c in out["published_comparison"]:
+            p = c["published"]
+            pk = "?" if p["k"] is None else int(p["k"])
+            pub = f"k={pk} {p['measure'] or ''} {_fmt(p['estimate'])} ({_fmt(p['ci_low']).strip()}, {_fmt(p['ci_high']).strip()})"
+            if c["ours"] is None:
+                ours = f"— ({c['why_not']})"
+            else:
+                o = c["ours"]["dl"]
+                ours = f"k={c['ours']['k']} {c['ours']['measure']} {o['estimate']:.2f} ({o['ci_low']:.2f}, {o['ci_high']:.2f})"
+            print(
+                f"  {c['analysis']:<6} {str(c['outcome'] or '—'):<26} {str(c['timepoint'] or ''):<9} {pub:<32} {ours}"
+            )
+    if out.get("completeness"):
+        print(
+            "\nCompleteness (studies with arm data / with a reported effect / measured but no numbers)"
+        )
+        for r in out["completeness"]:
+            print(
+                f"  {r['outcome']:<34} {r['timepoint']:<13} {r['n_arm_data']:>2} / {r['n_reported_effect']:>2} / {r['n_nothing']:>2}"
+            )
