@@ -258,7 +258,22 @@ def not_found_rows():
         nf("Dubois-Comtois (year unverified)", "sensitivity", "post"),
         nf("Horowitz 2013", "sensitivity", "post"),
         notes_only("Kalinauskiene 2009", "attachment_aqs", "post",
-                   "Attachment Q-sort security 'not enhanced' compared with control (abstract); no number.", nb),
+                   "Attachment Q-sort (home observation) security 'not enhanced' in VIPP infants compared with control "
+                   "infants after the intervention (abstract, n = 54); no number, no arm sizes.",
+                   "Kalinauskiene L, Cekuoliene D, Van IJzendoorn MH, Bakermans-Kranenburg MJ, Juffer F, Kusakovskaja I "
+                   "(2009) Child Care Health Dev 35(5):613-23, abstract (PMID 19323672) "
+                   "<https://zendy.io/title/10.1111/j.1365-2214.2009.00962.x>"),
+        # Added by the attachment search pass (see data/cd012348/README.md): outcomes measured, no numbers public.
+        notes_only("Spieker 2012", "attachment_aqs", "post",
+                   "Child attachment security was an analysed outcome (HomVEE: the authors' analyses controlled for the "
+                   "baseline measure of 'child's attachment security'); a continuous observer rating, instrument NOT "
+                   "confirmed from stored text (entered under attachment_aqs as the continuous attachment measure); no value, "
+                   "no arm sizes found (N = 210 randomised).",
+                   "HomVEE study review of Spieker SJ, Oxford ML, Kelly JF, Nelson EM, Fleming CB (2012) Child Maltreatment "
+                   "17(4):271-286 <https://stage.homvee.net/studies/wwhv035513>"),
+        notes_only("Juffer 2005", "attachment_security", "post",
+                   "Strange Situation at 12 months measured (the abstract reports fewer disorganised classifications with "
+                   "VIPP, d = .46); secure/insecure counts and arm sizes not found (130 families over three arms).", nb),
         notes_only("Negrao 2014", "sensitivity", "post",
                    "VIPP-SD effective on positive parent-child interactions (EAS); randomised 29/26, analysed 22/21; no numbers.", nb),
         notes_only("Yagmur 2014", "sensitivity", "post", "VIPP-TM increased maternal sensitivity (abstract); no numbers.", nb),
