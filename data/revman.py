@@ -566,6 +566,9 @@ def _schema_measure(a: RevManAnalysis) -> tuple[str | None, str]:
     if a.data_type == "CONT":
         if m in ("MD", "SMD"):
             return m, f"continuous arms (RevMan {m})"
+        if m == "":
+            return None, (f"continuous analysis whose effect measure is unknown (no RevMan result to infer it "
+                          f"from): pass --measure {a.number}=MD or {a.number}=SMD")
         return None, f"continuous measure {m!r} (e.g. ratio of means) not supported by the schema"
     if a.data_type == "IV":
         ratio = a.log_data or m == "GIV-ratio" or m in RATIO_EFFECT_MEASURES
@@ -746,7 +749,7 @@ def compare_with_revman(review: RevManReview) -> pd.DataFrame:
                          "rel_diff": diff / abs(stored) if stored != 0 else diff})
 
     for a in review.analyses:
-        if a.data_type not in ("DICH", "CONT", "IV") or not a.rows or a.method == "PETO":
+        if a.data_type not in ("DICH", "CONT", "IV") or not a.rows or a.method == "PETO" or not a.effect_measure:
             continue
         level_s = (a.ci_study if math.isfinite(a.ci_study) else 95.0) / 100
         eff = _study_effects(a, a.rows, level_s)
@@ -762,7 +765,8 @@ def compare_with_revman(review: RevManReview) -> pd.DataFrame:
             add(a, r.subgroup, r.study, "study CI start", st["CI_START"], eff.ci_low[i])
             add(a, r.subgroup, r.study, "study CI end", st["CI_END"], eff.ci_high[i])
             add(a, r.subgroup, r.study, "study SE", st.get("SE", math.nan), eff.se[i])
-            add(a, r.subgroup, r.study, "study weight %", st.get("WEIGHT", math.nan), overall.weights[i])
+            if a.method:  # RevMan Web CSV: only when a pooling method reproduced the weights
+                add(a, r.subgroup, r.study, "study weight %", st.get("WEIGHT", math.nan), overall.weights[i])
         targets = [(None, a.stored, overall)] + [(s.no, s.stored, pool_analysis(a, s.no)) for s in a.subgroups]
         for sg, st, res in targets:
             if not st:
@@ -811,7 +815,23 @@ def load_revman(path: str | Path, measure: str | dict | None = None, *, timepoin
     mapping = df.attrs["revman_mapping"]
     buf = io.StringIO()
     df[list(SCHEMA_COLUMNS)].to_csv(buf, index=False)
-    rows = validate_data(buf.getvalue(), f"{path} (as imported into the vfsynth schema)")
+    try:
+        rows = validate_data(buf.getvalue(), str(path))
+    except DataValidationError as exc:
+        # Point each problem at the RevMan file (Web CSV line; .rm5: analysis) instead of the
+        # intermediate schema CSV the validator saw.
+        src_line = df["revman_line"].tolist() if "revman_line" in df.columns else [None] * len(df)
+        fixed = []
+        for pr in exc.problems:
+            i = pr.row - 2 if pr.row is not None else None
+            if i is not None and 0 <= i < len(df):
+                line = src_line[i]
+                line = int(line) if line is not None and line == line else None
+                where = f"{df['source'].iloc[i]}, schema outcome {df['outcome'].iloc[i]!r}"
+                fixed.append(Problem(line, pr.study, pr.column, f"{pr.message} ({where})"))
+            else:
+                fixed.append(pr)
+        raise DataValidationError(fixed, str(path)) from None
     skipped = mapping[~mapping["importable"]][["analysis", "outcome", "how"]].to_dict("records")
     meta = {"path": str(path), "format": "revman", "revman_mapping": mapping, "revman_skipped": skipped}
     return Review(name or Path(path).stem, rows, None, meta=meta)

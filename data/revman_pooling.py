@@ -241,7 +241,10 @@ def mantel_haenszel(
       ``R = sum a n2/N``, ``S = sum c n1/N`` (Greenland & Robins 1985).
     * OR: ``sum(a d/N) / sum(b c/N)``; Robins–Breslow–Greenland variance
       ``(E/R^2 + (F+G)/(R S) + H/S^2) / 2``.
-    * RD: ``sum (a n2 - c n1)/N / sum n1 n2/N``; ``Var = J / K^2``, ``J = sum (a b n2^3 + c d n1^3)/(n1 n2 N^2)``.
+    * RD: ``sum (a n2 - c n1)/N / sum n1 n2/N``; ``Var = J / K^2``, ``J = sum (a b n2^3 + c d n1^3)/(n1 n2 N^2)``
+      (Greenland & Robins 1985, the formula documented for RevMan 5; metafor and R meta use the
+      Sato, Greenland & Robins (1989) variance instead. The reference files hold no RD analysis,
+      so this one choice is not checked against RevMan's own numbers).
     """
     eff = dichotomous_effects(e1, n1, e2, n2, measure, level=level, cc=cc)
     m = eff.estimable
