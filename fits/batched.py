@@ -1,0 +1,389 @@
+"""Vectorised refits: many small meta-analysis posteriors in one compiled JAX program.
+
+Leave-one-study-out (LOSO) influence, exact LOO refits and prior-sensitivity grids need
+the *same* model refitted to many variants of one data set. Compiling one PyMC model per
+refit costs seconds of compile time each; here every variant is a row of a batch and one
+``jax.vmap``-ed BlackJAX NUTS program (window adaptation + sampling, every chain of every
+variant) is compiled once and run once.
+
+Models (all with the study effects integrated out, so the posterior is low-dimensional and
+free of the funnel geometry of the hierarchical form):
+
+* ``"random-effects"`` (normal-normal hierarchical model, NNHM):
+  :math:`y_i \\mid \\mu,\\tau \\sim N(\\mu, \\sqrt{\\tau^2 + s_i^2})`.
+* ``"common-effect"``: :math:`y_i \\mid \\mu \\sim N(\\mu, s_i)`.
+* ``"t"``: Student-t random effects :math:`\\theta_i \\sim t_\\nu(\\mu, \\tau)`,
+  :math:`y_i \\mid \\theta_i \\sim N(\\theta_i, s_i)`, with :math:`\\theta_i` integrated out by
+  the trapezoidal rule in log-lambda over the normal scale mixture
+  :math:`t_\\nu(\\mu,\\tau) = \\int N(\\mu, \\tau/\\sqrt{\\lambda})\\,
+  \\mathrm{Gamma}(\\lambda \\mid \\nu/2, \\nu/2)\\, d\\lambda`, i.e.
+  :math:`p(y_i\\mid\\mu,\\tau) = \\int N(y_i \\mid \\mu, \\sqrt{\\tau^2/\\lambda + s_i^2})
+  \\,\\mathrm{Gamma}(d\\lambda)` (:func:`t_marginal_loglik`).
+
+A study is left out by a 0/1 weight on its log-likelihood term (all variants keep the same
+array shapes, which is what lets them share one program). Priors from the registry
+(:mod:`vfsynth.models.priors`) are brought into JAX by tabulating ``Prior.logpdf`` on a dense
+grid of :math:`u=\\log\\tau` (Jacobian :math:`+u` included) and of :math:`\\mu`, with linear
+interpolation and linear extrapolation beyond the grid; this works for every prior family in
+the registry (half-normal, half-Cauchy, log-normal (Turner), log-t (Rhodes), inverse-gamma
+(Bartoš), user priors) without a second implementation of each density.
+
+Sampler: BlackJAX NUTS (Hoffman & Gelman 2014) with Stan-style window adaptation of step
+size and diagonal mass matrix, each chain adapted separately.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+from scipy.special import logsumexp
+
+# Grid for tabulated tau priors, on u = log(tau).
+U_LO, U_HI, U_N = -14.0, 9.0, 4601
+MU_N = 4001
+T_NODES = 200
+
+
+def _configure_jax() -> None:
+    try:
+        from vfsynth.fits.jaxenv import configure
+    except ModuleNotFoundError:  # pragma: no cover - engine helper's module not present yet
+        return
+    configure()
+
+
+# ---------------------------------------------------------------------------------------------
+# Marginal (theta-integrated) study log-likelihoods, numpy versions (used for LOO and tests).
+# ---------------------------------------------------------------------------------------------
+
+
+def normal_logpdf(y, loc, sd):
+    """Log density of :math:`N(y \\mid loc, sd)` (broadcasting)."""
+    z = (y - loc) / sd
+    return -0.5 * z * z - np.log(sd) - 0.5 * np.log(2 * np.pi)
+
+
+def t_mixture_nodes(nu: float, n: int = T_NODES) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes :math:`\\lambda_j` and log-weights with
+    :math:`E_{\\lambda\\sim\\Gamma(\\nu/2,\\,\\mathrm{rate}\\ \\nu/2)} f(\\lambda) \\approx \\sum_j w_j f(\\lambda_j)`.
+
+    Trapezoidal rule in :math:`t=\\log\\lambda` with ``n`` nodes between the Gamma's
+    :math:`10^{-18}` and :math:`1-10^{-18}` quantiles (lower end at least :math:`e^{-40}`),
+    step at most 0.2: :math:`w_j = h\\,\\lambda_j\\,\\Gamma(\\lambda_j)`, renormalised to sum to 1.
+    For the normal-mixture integrand :math:`f(\\lambda)=N(y\\mid\\mu,\\sqrt{\\tau^2/\\lambda+s^2})`
+    the integrand in :math:`t` is analytic in the strip :math:`|\\mathrm{Im}\\,t|<\\pi` and decays
+    at both ends, so the trapezoidal rule converges geometrically (Trefethen & Weideman 2014,
+    *SIAM Rev* 56:385); the error is below 1e-8 (1e-12 for :math:`\\nu \\ge 2`) for every :math:`\\tau/s` and :math:`\\nu` from 1
+    to :math:`10^6` (tested against adaptive quadrature), where Gauss-Laguerre degrades when
+    :math:`\\tau \\ll s`.
+    """
+    g = stats.gamma(0.5 * nu, scale=2.0 / nu)
+    lo = max(-40.0, float(np.log(g.ppf(1e-18))))
+    hi = float(np.log(g.isf(1e-18)))
+    h = min(0.2, (hi - lo) / (n - 1))
+    t = lo + h * np.arange(int(np.ceil((hi - lo) / h)) + 1)
+    lam = np.exp(t)
+    logw = np.log(h) + g.logpdf(lam) + t
+    return lam, logw - logsumexp(logw)
+
+
+def t_marginal_loglik(y, se, mu, tau, nu: float) -> np.ndarray:
+    """:math:`\\log \\int N(y\\mid\\theta,s)\\, t_\\nu(\\theta\\mid\\mu,\\tau)\\,d\\theta` (broadcasting).
+
+    ``mu`` and ``tau`` may carry leading draw dimensions; ``y`` and ``se`` the study
+    dimension last. Computed through the normal scale-mixture form of the t distribution,
+    :math:`E_\\lambda N(y\\mid\\mu,\\sqrt{\\tau^2/\\lambda+s^2})`, with :func:`t_mixture_nodes`.
+    """
+    lam, logw = t_mixture_nodes(nu)
+    mu = np.asarray(mu, dtype=float)[..., None, None]
+    tau = np.asarray(tau, dtype=float)[..., None, None]
+    y = np.asarray(y, dtype=float)[..., None]
+    se = np.asarray(se, dtype=float)[..., None]
+    sd = np.sqrt(tau**2 / lam + se**2)
+    terms = normal_logpdf(y, mu, sd) + logw
+    m = terms.max(axis=-1, keepdims=True)
+    return (m + np.log(np.exp(terms - m).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+def marginal_loglik(kind: str, y, se, mu, tau=None, nu: float | None = None) -> np.ndarray:
+    """Per-study marginal log-likelihood :math:`\\log p(y_i \\mid \\mu, \\tau)`, shape ``mu.shape + (k,)``.
+
+    ``kind``: ``"random-effects"`` :math:`N(y_i\\mid\\mu,\\sqrt{\\tau^2+s_i^2})`;
+    ``"common-effect"`` :math:`N(y_i\\mid\\mu,s_i)`; ``"t"`` see :func:`t_marginal_loglik`.
+    """
+    mu = np.asarray(mu, dtype=float)
+    y = np.asarray(y, dtype=float)
+    se = np.asarray(se, dtype=float)
+    if kind == "common-effect":
+        return normal_logpdf(y, mu[..., None], se)
+    tau = np.asarray(tau, dtype=float)
+    if kind == "random-effects":
+        return normal_logpdf(y, mu[..., None], np.sqrt(tau[..., None] ** 2 + se**2))
+    if kind == "t":
+        if nu is None:
+            raise ValueError("the t model needs nu")
+        return t_marginal_loglik(y, se, mu, tau, nu)
+    raise ValueError(f"no marginal likelihood for model kind {kind!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Priors -> tables
+# ---------------------------------------------------------------------------------------------
+
+
+def tabulate_tau_prior(prior) -> np.ndarray:
+    """``log p(u)`` on the ``U`` grid, :math:`u=\\log\\tau`, including the Jacobian :math:`+u`."""
+    u = np.linspace(U_LO, U_HI, U_N)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = np.asarray(prior.logpdf(np.exp(u)), dtype=float) + u
+    # Outside the support: a steep wall rather than -inf so that gradients stay finite.
+    return np.where(np.isfinite(lp), lp, -1e6)
+
+
+def mu_grid_limits(y, se) -> tuple[float, float]:
+    """Range for tabulating a mu prior: wide enough for any posterior of the data set."""
+    y = np.asarray(y, float)
+    se = np.asarray(se, float)
+    half = max(50.0, 20.0 * (np.max(np.abs(y)) + np.max(se)))
+    return -half, half
+
+
+def tabulate_mu_prior(prior, lo: float, hi: float) -> np.ndarray:
+    """``log p(mu)`` on ``linspace(lo, hi, MU_N)``; ``prior=None`` means a flat prior."""
+    if prior is None:
+        return np.zeros(MU_N)
+    m = np.linspace(lo, hi, MU_N)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = np.asarray(prior.logpdf(m), dtype=float)
+    return np.where(np.isfinite(lp), lp, -1e6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batched NUTS
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    """Draws from every variant of a batched fit.
+
+    ``mu``, ``tau`` have shape ``(batch, chains, draws)`` (``tau`` is all zeros for the
+    common-effect model). ``diverging`` likewise. ``labels`` names each batch row.
+    """
+
+    kind: str
+    mu: np.ndarray
+    tau: np.ndarray
+    diverging: np.ndarray
+    labels: list = field(default_factory=list)
+    nu: float | None = None
+    seconds: float = float("nan")
+
+    def datatree(self, b: int):
+        """Posterior of batch row ``b`` as an ArviZ DataTree (groups posterior, sample_stats)."""
+        from arviz_base import from_dict
+
+        post = {"mu": self.mu[b]}
+        if self.kind != "common-effect":
+            post["tau"] = self.tau[b]
+        return from_dict({"posterior": post, "sample_stats": {"diverging": self.diverging[b]}})
+
+
+def _interp(x, x0, dx, fp):
+    """Linear interpolation on a uniform grid, with linear extrapolation past both ends."""
+    import jax.numpy as jnp
+
+    g = fp.shape[-1]
+    t = (x - x0) / dx
+    i = jnp.clip(jnp.floor(t), 0, g - 2).astype(jnp.int32)
+    frac = t - i
+    return fp[i] + frac * (fp[i + 1] - fp[i])
+
+
+def _make_logdensity(kind: str, nu: float | None):
+    import jax.numpy as jnp
+    from jax.scipy.special import logsumexp
+
+    du = (U_HI - U_LO) / (U_N - 1)
+    if kind == "t":
+        lam, logw = t_mixture_nodes(float(nu))
+        lam = jnp.asarray(lam)
+        logw = jnp.asarray(logw)
+
+    def logdensity(params, data):
+        y, se, w, tau_tab, mu_tab, mu_lo, dmu = data
+        mu = params[0]
+        lp = _interp(mu, mu_lo, dmu, mu_tab)
+        if kind == "common-effect":
+            sd = se
+            ll = -0.5 * ((y - mu) / sd) ** 2 - jnp.log(sd)
+        else:
+            u = params[1]
+            tau2 = jnp.exp(2.0 * u)
+            lp = lp + _interp(u, U_LO, du, tau_tab)
+            if kind == "random-effects":
+                sd = jnp.sqrt(tau2 + se**2)
+                ll = -0.5 * ((y - mu) / sd) ** 2 - jnp.log(sd)
+            else:  # t, quadrature over the scale mixture
+                sd = jnp.sqrt(tau2 / lam[None, :] + se[:, None] ** 2)
+                terms = -0.5 * ((y[:, None] - mu) / sd) ** 2 - jnp.log(sd) + logw[None, :]
+                ll = logsumexp(terms, axis=1)
+        return lp + jnp.sum(w * ll)
+
+    return logdensity
+
+
+@functools.lru_cache(maxsize=32)
+def _program(kind: str, nu: float | None, draws: int, tune: int, target_accept: float):
+    """The compiled batched sampler for one model and run length (cached: one trace per shape).
+
+    ``program(keys (B, C), init (B, C, dim), data) -> (positions (B, C, draws, dim),
+    divergent (B, C, draws))``: for each variant and chain, Stan-style window adaptation
+    (``tune`` steps) then ``draws`` NUTS transitions, all under ``jax.vmap``.
+    """
+    import blackjax
+    import jax
+
+    logdensity = _make_logdensity(kind, nu)
+
+    def one_chain(key, pos, data):
+        def ld(p):
+            return logdensity(p, data)
+
+        k_warm, k_samp = jax.random.split(key)
+        warm = blackjax.window_adaptation(blackjax.nuts, ld, target_acceptance_rate=target_accept)
+        (state, params), _ = warm.run(k_warm, pos, num_steps=tune)
+        kernel = blackjax.nuts(ld, **params).step
+
+        def step(st, kk):
+            st, info = kernel(kk, st)
+            return st, (st.position, info.is_divergent)
+
+        _, (pos_draws, div) = jax.lax.scan(step, state, jax.random.split(k_samp, draws))
+        return pos_draws, div
+
+    def one_variant(keys, inits, data):
+        return jax.vmap(one_chain, in_axes=(0, 0, None))(keys, inits, data)
+
+    return jax.jit(jax.vmap(one_variant))
+
+
+def run_batched(
+    kind: str,
+    y,
+    se,
+    weights,
+    tau_priors,
+    mu_priors,
+    *,
+    nu: float | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+    target_accept: float = 0.8,
+    labels=None,
+) -> BatchResult:
+    """Fit ``B`` variants of one marginal meta-analysis model in one compiled program.
+
+    Parameters
+    ----------
+    kind : {"random-effects", "common-effect", "t"}
+    y, se : array, shape (k,) or (B, k)
+        Study estimates and standard errors (shared by all variants, or one row per variant).
+    weights : array, shape (B, k)
+        Likelihood weight per study and variant: 1 = in, 0 = left out.
+    tau_priors, mu_priors : sequence of length B
+        Registry ``Prior`` objects (``mu_priors`` entries may be ``None`` for a flat prior;
+        ``tau_priors`` is ignored for the common-effect model).
+    nu : float, optional
+        Degrees of freedom of the t model.
+    draws, tune, chains, seed, target_accept
+        Per variant. One ``seed`` reproduces the whole batch.
+
+    Returns
+    -------
+    BatchResult
+    """
+    import time
+
+    _configure_jax()
+    import jax
+    import jax.numpy as jnp
+
+    if kind not in ("random-effects", "common-effect", "t"):
+        raise ValueError(f"batched refits support random-effects, common-effect and t, not {kind!r}")
+    if kind == "t" and nu is None:
+        raise ValueError("the t model needs nu")
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    bsz, k = weights.shape
+    y = np.broadcast_to(np.asarray(y, float), (bsz, k))
+    se = np.broadcast_to(np.asarray(se, float), (bsz, k))
+    if len(mu_priors) != bsz or (kind != "common-effect" and len(tau_priors) != bsz):
+        raise ValueError("need one tau prior and one mu prior per batch row")
+    lo, hi = mu_grid_limits(y, se)
+    dmu = (hi - lo) / (MU_N - 1)
+    # Tabulate each distinct prior once.
+    tau_cache: dict[int, np.ndarray] = {}
+    mu_cache: dict[int, np.ndarray] = {}
+    tau_tab = np.zeros((bsz, U_N))
+    mu_tab = np.zeros((bsz, MU_N))
+    for b in range(bsz):
+        if kind != "common-effect":
+            p = tau_priors[b]
+            if id(p) not in tau_cache:
+                tau_cache[id(p)] = tabulate_tau_prior(p)
+            tau_tab[b] = tau_cache[id(p)]
+        p = mu_priors[b]
+        if id(p) not in mu_cache:
+            mu_cache[id(p)] = tabulate_mu_prior(p, lo, hi)
+        mu_tab[b] = mu_cache[id(p)]
+
+    dim = 1 if kind == "common-effect" else 2
+    # Starting points: the weighted mean of the studies left in, log tau near the data's spread.
+    wts = weights / se**2
+    mu0 = (wts * y).sum(1) / np.maximum(wts.sum(1), 1e-12)
+    init = np.zeros((bsz, chains, dim))
+    rng = np.random.default_rng(seed)
+    init[..., 0] = mu0[:, None] + 0.1 * rng.standard_normal((bsz, chains)) * se.mean(1)[:, None]
+    if dim == 2:
+        init[..., 1] = np.log(0.2 * se.mean(1))[:, None] + 0.5 * rng.standard_normal((bsz, chains))
+
+    program = _program(kind, None if nu is None else float(nu), int(draws), int(tune), float(target_accept))
+    dtype = jnp.result_type(float)
+    data = (
+        jnp.asarray(y, dtype),
+        jnp.asarray(se, dtype),
+        jnp.asarray(weights, dtype),
+        jnp.asarray(tau_tab, dtype),
+        jnp.asarray(mu_tab, dtype),
+        jnp.full((bsz,), lo, dtype),
+        jnp.full((bsz,), dmu, dtype),
+    )
+    keys = jax.random.split(jax.random.key(seed), bsz * chains).reshape(bsz, chains)
+    t0 = time.perf_counter()
+    pos, div = program(keys, jnp.asarray(init, dtype), data)
+    pos = np.asarray(jax.block_until_ready(pos), dtype=float)
+    secs = time.perf_counter() - t0
+    mu = pos[..., 0]
+    tau = np.exp(pos[..., 1]) if dim == 2 else np.zeros_like(mu)
+    return BatchResult(
+        kind=kind,
+        mu=mu,
+        tau=tau,
+        diverging=np.asarray(div, dtype=bool),
+        labels=list(labels) if labels is not None else list(range(bsz)),
+        nu=nu,
+        seconds=secs,
+    )
+
+
+def loso_weights(k: int, include_full: bool = True) -> np.ndarray:
+    """Weight rows for leave-one-study-out: row 0 all ones (if ``include_full``), then row ``i+1`` drops study ``i``."""
+    rows = 1.0 - np.eye(k)
+    if include_full:
+        rows = np.vstack([np.ones(k), rows])
+    return rows

@@ -1,0 +1,731 @@
+"""Fit, summarise and check the joint mediation model (:mod:`vfsynth.models.joint`).
+
+Entry points
+------------
+* :func:`fit_joint` — review (or assembled :class:`~vfsynth.models.joint.JointData`) ->
+  gated NUTS fit (NumPyro) with prior draws for learned ratios, saved and reused through
+  :mod:`vfsynth.fits.store` like every other fit.
+* :func:`summarize_joint` — the ``vfsynth fit --model joint --json`` object.
+* :func:`rho_w_sensitivity` — refits across within-study correlations, one table.
+* :func:`posterior_predictive_table`, :func:`loo_pit_rows` — data for posterior predictive
+  checks (plots belong to the report layer).
+* :func:`prior_predictive_check` — plausibility of the effects implied by the priors.
+* :func:`run_joint_cli` — called by ``vfsynth fit --model joint``.
+
+"How much did a quantity learn from the data" is the ratio of posterior SD to prior SD
+(``learned_ratio``; 1 = nothing learned), with the prior SD from forward (prior
+predictive) sampling of the same model — importance-reweighted by the ``Potential`` when
+the informative transmission prior is on, because forward sampling ignores potentials.
+Ratios of heavy-tailed quantities (``b``, ``proportion_mediated``: ratios of random
+variables) have unstable SDs, so ``learned_ratio_iqr`` (ratio of interquartile ranges) is
+given too. A quantity that depends on an outcome without any data is reported with its
+*prior* numbers, ``prior_only: true`` and the label "prior only — no data".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from vfsynth.fits import jaxenv
+from vfsynth.models import joint as J
+
+jaxenv.configure()
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SEED = 20190101
+DEFAULTS = {"draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.95, "max_treedepth": 10}
+PRIOR_DRAWS = 4000
+TARGET_ACCEPT_LADDER = (0.95, 0.99)
+MEDIATION_KEYS = ("a", "b", "c_prime", "indirect", "total", "proportion_mediated")
+EXTRA_KEYS = ("tau_final_given_m1", "rho_m1_final")
+#: Variables checked by the diagnostics gate (corr_chol has constant entries, R-hat NaN).
+_GATE_SKIP = ("corr_chol", "latent", "delta", "theta", "predicted_via_sensitivity", "transmission_gap")
+
+
+@dataclass
+class JointFitResult:
+    """A finished (or reloaded) joint fit."""
+
+    dt: Any
+    data: J.JointData
+    options: J.JointOptions
+    tau_priors: dict
+    mu_priors: dict
+    config: dict
+    fit_id: str
+    path: Path | None
+    cached: bool
+    verdict: dict
+    review_name: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitting
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_data(
+    data: Any = None,
+    mediators=J.DEFAULT_MEDIATORS,
+    outcomes=J.DEFAULT_OUTCOMES,
+    timepoints=None,
+) -> tuple[J.JointData, str | None]:
+    """A Review (or None: bundled), JointData, or list of EffectTables -> (JointData, review name)."""
+    if isinstance(data, J.JointData):
+        return data, None
+    if data is None:
+        from vfsynth.data import load_review
+
+        data = load_review()
+    if isinstance(data, list | tuple):
+        tables = [t for t in data if timepoints is None or t.timepoint in timepoints]
+        return J.assemble(tables, mediators, outcomes), None
+    if timepoints is not None:
+        analyses = [a for a in data.analyses() if a[1] in timepoints]
+
+        class _View:  # a Review restricted to some time points
+            name = data.name
+
+            def analyses(self):
+                return analyses
+
+            def effects(self, o, t):
+                return data.effects(o, t)
+
+        return J.assemble_review(_View(), mediators, outcomes), data.name
+    return J.assemble_review(data, mediators, outcomes), getattr(data, "name", None)
+
+
+def _prior_dicts(tau_priors, mu_priors) -> dict:
+    out = {}
+    for c, p in tau_priors.items():
+        out[f"tau_{c}"] = p.to_dict()
+    for c, p in mu_priors.items():
+        out[f"mu_{c}"] = p.to_dict()
+    return out
+
+
+def gate_var_names(dt) -> list[str]:
+    """Posterior variables checked by the gate (all but constant/duplicate ones)."""
+    post = dt["posterior"]
+    return [n for n in post.data_vars if n not in _GATE_SKIP]
+
+
+def fit_joint(
+    data: Any = None,
+    *,
+    mediators=J.DEFAULT_MEDIATORS,
+    outcomes=J.DEFAULT_OUTCOMES,
+    timepoints=None,
+    options: J.JointOptions | None = None,
+    tau_priors: dict | None = None,
+    mu_priors: dict | None = None,
+    seed: int = DEFAULT_SEED,
+    draws: int = DEFAULTS["draws"],
+    tune: int = DEFAULTS["tune"],
+    chains: int = DEFAULTS["chains"],
+    target_accept: float = DEFAULTS["target_accept"],
+    max_treedepth: int = DEFAULTS["max_treedepth"],
+    prior_draws: int = PRIOR_DRAWS,
+    posterior_predictive: bool = True,
+    refit: bool = False,
+    save: bool = True,
+    fit_dir: str | Path | None = None,
+    on_event=None,
+) -> JointFitResult:
+    """Fit (or reload) the joint mediation model.
+
+    Parameters
+    ----------
+    data : Review, JointData, list of EffectTable or None
+        None: the bundled CD012348 review.
+    mediators, outcomes : sequence of str
+        Mediator outcome names (headline first) and the observed measures of the final outcome.
+    timepoints : sequence of str, optional
+        Keep only these time points (default: all; non-post ones become follow-up cells).
+    options : JointOptions
+    tau_priors, mu_priors : dict construct -> Prior, optional
+        Default: the registry defaults for SMD (:func:`vfsynth.models.joint.default_priors`).
+    seed, draws, tune, chains, target_accept, max_treedepth
+        NUTS settings; divergences trigger one re-run at ``target_accept=0.99``, same seed.
+    prior_draws : int
+        Forward prior draws stored in the fit (for learned ratios and prior-only reports).
+    posterior_predictive : bool
+        Add posterior predictive draws (needed by :func:`posterior_predictive_table`).
+    refit, save, fit_dir
+        As :func:`vfsynth.fits.runner.fit_univariate`.
+    """
+    from vfsynth.fits import store
+    from vfsynth.fits.diagnostics import diagnose, format_warning
+    from vfsynth.fits.sampling import sample_model
+
+    say = on_event or (lambda msg: log.info(msg))
+    jd, review_name = resolve_data(data, mediators, outcomes, timepoints)
+    options = options or J.JointOptions()
+    dtau, dmu = J.default_priors(jd.constructs)
+    tau_priors = {**dtau, **(tau_priors or {})}
+    mu_priors = {**dmu, **(mu_priors or {})}
+    tau_priors = {c: tau_priors[c] for c in jd.constructs}
+    mu_priors = {c: mu_priors[c] for c in jd.constructs}
+    sampler = {
+        "name": "numpyro", "draws": int(draws), "tune": int(tune), "chains": int(chains),
+        "target_accept": float(target_accept), "max_treedepth": int(max_treedepth), "prior_draws": int(prior_draws),
+        "posterior_predictive": bool(posterior_predictive),
+    }
+    config = store.fit_config(
+        model={"name": "joint", "mediators": list(jd.mediators), "final": jd.final,
+               "final_outcomes": list(jd.construct_outcomes[jd.final]), **options.to_dict()},
+        priors=_prior_dicts(tau_priors, mu_priors),
+        data_hash=jd.content_hash(),
+        seed=seed,
+        sampler=sampler,
+        analysis={"review": review_name, "model": "joint"},
+    )
+    fid = store.fit_id(config)
+    notes: list[str] = []
+    if not refit:
+        path = store.find_cached(config, directory=fit_dir)
+        if path is not None:
+            try:
+                dt, cfg, verdict = store.load_fit(path, expected=config)
+                say(f"reusing saved joint fit {fid} ({path})")
+                return JointFitResult(dt, jd, options, tau_priors, mu_priors, cfg, fid, path, True, verdict,
+                                      review_name, notes)
+            except store.FitStoreError as exc:
+                notes.append(f"saved fit refused and replaced: {exc}")
+    model = J.build_joint_model(jd, tau_priors, mu_priors, options)
+    ladder = [target_accept] + [t for t in TARGET_ACCEPT_LADDER if t > target_accept]
+    attempts = []
+    for i, ta in enumerate(ladder):
+        say(f"sampling joint model ({len(jd.studies)} studies, {jd.n_rows} normal + {jd.n_count_rows} count rows): "
+            f"{chains} chains x {draws} draws (+{tune} tune), target_accept {ta}, seed {seed}")
+        dt = sample_model(
+            model, draws=draws, tune=tune, chains=chains, seed=seed, target_accept=ta,
+            max_treedepth=max_treedepth, prior_draws=prior_draws, log_likelihood=False,
+            posterior_predictive=posterior_predictive,
+        )
+        verdict = diagnose(dt, max_treedepth=max_treedepth, var_names=gate_var_names(dt))
+        attempts.append({"target_accept": ta, "divergences": verdict["divergences"]})
+        if verdict["divergences"] == 0 or i == len(ladder) - 1:
+            break
+    verdict["attempts"] = attempts
+    verdict["target_accept"] = attempts[-1]["target_accept"]
+    if not verdict["passed"]:
+        import warnings
+
+        from vfsynth.fits.diagnostics import FitWarning
+
+        warnings.warn(format_warning(verdict, "joint model"), FitWarning, stacklevel=2)
+    path = store.save_fit(dt, config, verdict, directory=fit_dir) if save else None
+    return JointFitResult(dt, jd, options, tau_priors, mu_priors, config, fid, path, False, verdict, review_name, notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries
+# ---------------------------------------------------------------------------------------------
+
+
+def _flat(dt, group: str, name: str) -> np.ndarray | None:
+    if group not in dt.children or name not in dt[group].data_vars:
+        return None
+    return np.asarray(dt[group][name].values, dtype=float)
+
+
+def _component(arr: np.ndarray, index: tuple) -> np.ndarray:
+    return arr[(slice(None), slice(None)) + index]
+
+
+def _weighted_quantile(x: np.ndarray, w: np.ndarray, q) -> np.ndarray:
+    order = np.argsort(x)
+    xs, ws = x[order], w[order]
+    cw = np.cumsum(ws) - 0.5 * ws
+    cw /= ws.sum()
+    return np.interp(q, cw, xs)
+
+
+def _stats(x: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
+    x = np.asarray(x, dtype=float).ravel()
+    ok = np.isfinite(x)
+    if w is None:
+        w = np.ones_like(x)
+    x, w = x[ok], np.asarray(w, dtype=float).ravel()[ok]
+    w = w / w.sum()
+    mean = float(np.sum(w * x))
+    sd = float(math.sqrt(max(np.sum(w * (x - mean) ** 2), 0.0)))
+    q = _weighted_quantile(x, w, [0.025, 0.25, 0.5, 0.75, 0.975])
+    return {"mean": mean, "sd": sd, "q2.5": float(q[0]), "q25": float(q[1]), "median": float(q[2]),
+            "q75": float(q[3]), "q97.5": float(q[4])}
+
+
+def _mcse_ess_rhat(chain_draw: np.ndarray) -> dict[str, float]:
+    import arviz_stats as azs
+
+    x = np.asarray(chain_draw, dtype=float)
+    if np.ptp(x) == 0 or not np.all(np.isfinite(x)):
+        return {"mcse_mean": float("nan"), "ess_bulk": float("nan"), "rhat": float("nan")}
+    return {
+        "mcse_mean": float(azs.mcse(x, method="mean")),
+        "ess_bulk": float(azs.ess(x, method="bulk")),
+        "rhat": float(azs.rhat(x)),
+    }
+
+
+def prior_weights(res: JointFitResult) -> np.ndarray | None:
+    """Importance weights turning forward prior draws into draws of the prior *with* the Potential."""
+    if not res.options.informative_b:
+        return None
+    b = _flat(res.dt, "prior", "b")
+    if b is None:
+        return None
+    from scipy.stats import norm
+
+    return norm.pdf(b.ravel(), J.B_EXTERNAL_MEAN, J.B_EXTERNAL_SD)
+
+
+def quantity_summary(res: JointFitResult, name: str, index: tuple = (), *, depends_on=()) -> dict[str, Any]:
+    """Posterior and prior summary, learned ratios and the prior-only label of one quantity."""
+    post = _flat(res.dt, "posterior", name)
+    prior = _flat(res.dt, "prior", name)
+    if post is None:
+        return None
+    pc = _component(post, index)
+    out: dict[str, Any] = {}
+    ps = _stats(pc)
+    out.update(ps)
+    out.update(_mcse_ess_rhat(pc))
+    if prior is not None:
+        pr = _component(prior, index)
+        prs = _stats(pr, prior_weights(res))
+        out["prior"] = {k: prs[k] for k in ("mean", "sd", "q2.5", "median", "q97.5")}
+        out["learned_ratio"] = ps["sd"] / prs["sd"] if prs["sd"] > 0 else None
+        iqr_post, iqr_prior = ps["q75"] - ps["q25"], prs["q75"] - prs["q25"]
+        out["learned_ratio_iqr"] = iqr_post / iqr_prior if iqr_prior > 0 else None
+    missing = [c for c in depends_on if not res.data.has_data(c)]
+    out["depends_on"] = list(depends_on)
+    out["prior_only"] = bool(missing)
+    if missing:
+        # Never show a posterior number that looks like evidence for an unmeasured path.
+        out["label"] = f"{J.PRIOR_ONLY_LABEL} on {', '.join(missing)}"
+        out["posterior_if_shown"] = {k: out.pop(k) for k in ("mean", "sd", "q2.5", "q25", "median", "q75", "q97.5")}
+        if "prior" in out:
+            out.update({k: out["prior"][k] for k in ("mean", "sd", "q2.5", "median", "q97.5")})
+        out["source"] = "prior"
+    else:
+        out["label"] = "posterior"
+        out["source"] = "posterior"
+    out["p_positive"] = float(np.mean(pc > 0)) if not missing else None
+    return out
+
+
+def summarize_joint(res: JointFitResult) -> dict[str, Any]:
+    """The JSON object of ``vfsynth fit --model joint --json``.
+
+    Keys: ``model``, ``review``, ``scale``, ``constructs`` (rows/studies/has_data per latent
+    outcome), ``mediation`` (a, b, c_prime, indirect, total, proportion_mediated, plus
+    tau_final_given_m1 and rho_m1_final), ``parallel`` (two-mediator decomposition, when
+    there are 2+ mediators), ``transmission`` (external slope, predicted effect through
+    sensitivity, gap), ``pooled`` (per construct and time point, with p_benefit),
+    ``heterogeneity`` (tau), ``correlations``, ``followup``, ``options``, ``priors``,
+    ``diagnostics``, ``fit``, ``dag``. Every quantity has mean, sd, q2.5, q97.5, mcse_mean,
+    learned_ratio, learned_ratio_iqr, prior_only and label.
+    """
+    from vfsynth.fits.summary import _clean
+
+    jd = res.data
+    deps = J.quantity_dependencies(jd)
+    med = {k: quantity_summary(res, k, depends_on=deps[k]) for k in MEDIATION_KEYS + EXTRA_KEYS}
+    out: dict[str, Any] = {
+        "model": "joint",
+        "review": res.review_name,
+        "scale": (
+            "all latent effects on the SMD scale; log OR and secure/insecure counts linked by "
+            "log OR = SMD * pi/sqrt(3) (Chinn 2000). b = SMD of the final outcome per SMD of the mediator"
+        ),
+        "mediators": list(jd.mediators),
+        "final": jd.final,
+        "final_outcomes": list(jd.construct_outcomes[jd.final]),
+        "constructs": {
+            c: {"outcomes": list(jd.construct_outcomes[c]), "rows": jd.rows_per_construct()[c],
+                "studies": jd.studies_per_construct()[c], "has_data": jd.has_data(c)}
+            for c in jd.constructs
+        },
+        "n_studies": len(jd.studies),
+        "mediation": med,
+    }
+    if len(jd.mediators) > 1:
+        par: dict[str, Any] = {}
+        for m_i, m in enumerate(jd.mediators):
+            par[m] = {
+                "a": quantity_summary(res, "mu", (m_i,), depends_on=(m,)),
+                "b": quantity_summary(res, "b_parallel", (m_i,), depends_on=deps[f"b_parallel[{m}]"]),
+                "indirect": quantity_summary(res, "indirect_parallel", (m_i,), depends_on=deps[f"indirect_parallel[{m}]"]),
+            }
+        par["c_prime"] = quantity_summary(res, "c_prime_parallel", depends_on=deps["c_prime_parallel"])
+        par["proportion_mediated"] = quantity_summary(
+            res, "proportion_mediated_parallel", depends_on=deps["proportion_mediated_parallel"])
+        out["parallel"] = par
+    out["transmission"] = {
+        "b_external": {"mean": J.B_EXTERNAL_MEAN, "sd": J.B_EXTERNAL_SD,
+                       "source": "De Wolff & van IJzendoorn 1997, r = .24 (see vfsynth.models.joint)"},
+        "informative_b": res.options.informative_b,
+        "predicted_via_sensitivity": quantity_summary(res, "predicted_via_sensitivity",
+                                                      depends_on=deps["predicted_via_sensitivity"]),
+        "transmission_gap": quantity_summary(res, "transmission_gap", depends_on=deps["transmission_gap"]),
+    }
+    pooled: dict[str, Any] = {}
+    for k, c in enumerate(jd.constructs):
+        s = quantity_summary(res, "mu", (k,), depends_on=(c,))
+        s["p_benefit"] = s.pop("p_positive")
+        pooled[c] = {"post": s}
+    for j, cell in enumerate(jd.cells):
+        c, tp = cell.split("@", 1)
+        s = quantity_summary(res, "pooled_followup", (j,), depends_on=(c,))
+        s["p_benefit"] = s.pop("p_positive")
+        pooled[c][tp] = s
+    out["pooled"] = pooled
+    out["heterogeneity"] = {c: quantity_summary(res, "tau", (k,), depends_on=(c,)) for k, c in enumerate(jd.constructs)}
+    corr = {}
+    ii, jj = np.tril_indices(len(jd.constructs), -1)
+    for p_i, (i, j) in enumerate(zip(ii, jj, strict=True)):
+        ci, cj = jd.constructs[i], jd.constructs[j]
+        corr[f"{cj}~{ci}"] = quantity_summary(res, "corr_pairs", (p_i,), depends_on=(ci, cj))
+    out["correlations"] = corr
+    if jd.cells:
+        out["followup"] = {
+            cell: {
+                "d_mean": quantity_summary(res, "d_mean", (j,), depends_on=(cell.split("@")[0],)),
+                "tau_delta": quantity_summary(res, "tau_delta", (j,), depends_on=(cell.split("@")[0],)),
+            }
+            for j, cell in enumerate(jd.cells)
+        }
+    if "rho_w" in res.dt["posterior"].data_vars:
+        out["rho_w"] = quantity_summary(res, "rho_w")
+    v = res.verdict
+    out["diagnostics"] = {k: v.get(k) for k in (
+        "max_rhat", "worst", "min_ess_bulk", "min_ess_tail", "divergences", "divergences_per_chain",
+        "treedepth_hits", "ebfmi_min", "target_accept", "attempts", "problems", "passed")}
+    out["options"] = res.options.to_dict()
+    out["priors"] = {
+        name: {"spec": getattr(p, "spec", None), "description": getattr(p, "description", None)}
+        for name, p in ([(f"tau_{c}", res.tau_priors[c]) for c in jd.constructs]
+                        + [(f"mu_{c}", res.mu_priors[c]) for c in jd.constructs])
+    }
+    out["fit"] = {"id": res.fit_id, "path": str(res.path) if res.path else None, "cached": bool(res.cached),
+                  "seed": res.config.get("seed"), "sampler": res.config.get("sampler"), "notes": list(res.notes)}
+    out["dag"] = J.dag_text(jd.mediators, jd.final)
+    out["limitations"] = LIMITATIONS
+    return _clean(out)
+
+
+LIMITATIONS = [
+    "Between-study (ecological) regression: supports, but does not prove, mediation within dyads.",
+    "Within-study correlation of outcomes (rho_w) is assumed, not reported; see the rho_w sensitivity table.",
+    "Attachment security is put on the SMD scale with Chinn's logistic conversion (log OR = SMD * pi/sqrt(3)).",
+    "Quantities involving an outcome without data show their prior and are labelled 'prior only — no data'.",
+    "Count rows (binomial likelihood) are conditionally independent of a study's other rows given its true effects.",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _row_means(dt, jd: J.JointData, group: str = "posterior") -> np.ndarray:
+    lat = _flat(dt, group, "latent")  # chain, draw, study, slot
+    lat = lat.reshape(-1, lat.shape[-2], lat.shape[-1])
+    return lat[:, jd.row_study, jd.row_slot] * jd.factor[None, :]
+
+
+def _row_cov(jd: J.JointData, rho: float) -> np.ndarray:
+    return J.within_study_corr(jd, rho) * np.outer(jd.se, jd.se)
+
+
+def conditional_row_predictive(res: JointFitResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per draw and normal row: mean and SD of :math:`y_r \\mid y_{-r}, \\theta` and its log density.
+
+    With correlated rows the pointwise term of leave-one-row-out is the conditional normal
+    :math:`y_r \\mid y_{s(r),-r}, \\theta` (Bürkner, Gabry & Vehtari 2021, *Comput Stat*
+    36:1243): with precision :math:`Q = \\Sigma^{-1}`, mean
+    :math:`y_r - [Q(y-m)]_r / Q_{rr}` and variance :math:`1/Q_{rr}`.
+    """
+    jd = res.data
+    m = _row_means(res.dt, jd)
+    rho_draws = _flat(res.dt, "posterior", "rho_w")
+    y = jd.y
+    if rho_draws is None:
+        Q = np.linalg.inv(_row_cov(jd, float(res.options.rho_w)))
+        g = (y[None, :] - m) @ Q.T
+        cvar = 1.0 / np.diag(Q)
+        cmean = y[None, :] - g * cvar[None, :]
+        csd = np.broadcast_to(np.sqrt(cvar), cmean.shape)
+    else:
+        rho = rho_draws.ravel()
+        cmean = np.empty_like(m)
+        csd = np.empty_like(m)
+        for d in range(m.shape[0]):
+            Q = np.linalg.inv(_row_cov(jd, float(rho[d])))
+            cvar = 1.0 / np.diag(Q)
+            cmean[d] = y - (Q @ (y - m[d])) * cvar
+            csd[d] = np.sqrt(cvar)
+    ll = -0.5 * ((y[None, :] - cmean) / csd) ** 2 - np.log(csd) - 0.5 * np.log(2 * np.pi)
+    return cmean, csd, ll
+
+
+def loo_pit_rows(res: JointFitResult, seed: int = 0):
+    """LOO-PIT of every normal row (arviz_stats), with the conditional pointwise likelihood.
+
+    Returns a DataFrame: row label, outcome, time point, observed, LOO-PIT value. Count rows
+    are discrete and are checked by :func:`posterior_predictive_table` instead.
+    """
+    import arviz_base as azb
+    import arviz_stats as azs
+    import pandas as pd
+
+    jd = res.data
+    if jd.n_rows == 0:
+        return pd.DataFrame(columns=["row", "outcome", "timepoint", "observed", "loo_pit"])
+    chains = res.dt["posterior"].sizes["chain"]
+    cmean, csd, ll = conditional_row_predictive(res)
+    rng = np.random.default_rng(seed)
+    rep = rng.normal(cmean, csd)
+    shape = (chains, -1, jd.n_rows)
+    coords = {"row": list(jd.row_label)}
+    dims = {"y": ["row"]}
+    dt = azb.from_dict(
+        {
+            # loo_pit needs a posterior group; the PIT itself uses only the next three groups
+            "posterior": {"draw_index": np.arange(ll.shape[0], dtype=float).reshape(chains, -1)},
+            "posterior_predictive": {"y": rep.reshape(shape)},
+            "log_likelihood": {"y": ll.reshape(shape)},
+            "observed_data": {"y": jd.y},
+        },
+        coords=coords,
+        dims=dims,
+    )
+    pit = azs.loo_pit(dt, var_names=["y"])
+    vals = np.asarray(pit["y"].values if hasattr(pit, "data_vars") or hasattr(pit, "children") else pit).ravel()
+    return pd.DataFrame({
+        "row": list(jd.row_label), "outcome": list(jd.row_outcome), "timepoint": list(jd.row_timepoint),
+        "observed": jd.y, "loo_pit": vals,
+    })
+
+
+def posterior_predictive_table(res: JointFitResult):
+    """Observed study estimates vs replicated ones, per row (normal and count rows).
+
+    Replicates come from the posterior predictive group (the full joint model). For count
+    rows the compared statistic is the log odds ratio with a 0.5 continuity correction, on
+    the SMD scale (divided by pi/sqrt(3)). ``ppp`` is P(replicated >= observed); values near
+    0 or 1 flag misfit.
+    """
+    import pandas as pd
+
+    jd = res.data
+    rows = []
+    pp = res.dt["posterior_predictive"] if "posterior_predictive" in res.dt.children else None
+    if jd.n_rows and pp is not None:
+        rep = np.asarray(pp["y"].values).reshape(-1, jd.n_rows)
+        for r in range(jd.n_rows):
+            x = rep[:, r]
+            rows.append({"row": jd.row_label[r], "outcome": jd.row_outcome[r], "timepoint": jd.row_timepoint[r],
+                         "kind": "estimate", "observed": float(jd.y[r]), "rep_mean": float(x.mean()),
+                         "rep_q2.5": float(np.quantile(x, 0.025)), "rep_q97.5": float(np.quantile(x, 0.975)),
+                         "ppp": float(np.mean(x >= jd.y[r]))})
+    if jd.n_count_rows and pp is not None:
+        et = np.asarray(pp["events_t"].values).reshape(-1, jd.n_count_rows)
+        ec = np.asarray(pp["events_c"].values).reshape(-1, jd.n_count_rows)
+
+        def lor(a, n1, c, n0):
+            return (np.log((a + 0.5) / (n1 - a + 0.5)) - np.log((c + 0.5) / (n0 - c + 0.5))) / J.CHINN
+
+        for r in range(jd.n_count_rows):
+            obs = float(lor(jd.events_t[r], jd.n_t[r], jd.events_c[r], jd.n_c[r]))
+            x = lor(et[:, r], jd.n_t[r], ec[:, r], jd.n_c[r])
+            rows.append({"row": jd.crow_label[r], "outcome": jd.crow_outcome[r], "timepoint": jd.crow_timepoint[r],
+                         "kind": "counts (log OR / (pi/sqrt 3))", "observed": obs, "rep_mean": float(x.mean()),
+                         "rep_q2.5": float(np.quantile(x, 0.025)), "rep_q97.5": float(np.quantile(x, 0.975)),
+                         "ppp": float(np.mean(x >= obs))})
+    return pd.DataFrame(rows)
+
+
+def prior_predictive_check(
+    data: Any = None,
+    *,
+    mediators=J.DEFAULT_MEDIATORS,
+    outcomes=J.DEFAULT_OUTCOMES,
+    options: J.JointOptions | None = None,
+    tau_priors: dict | None = None,
+    mu_priors: dict | None = None,
+    draws: int = 4000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Probabilities under the prior that implied effects are implausibly large.
+
+    Returns P(|a| > 2), P(|total| > 2), P(|indirect| > 1), P(|c'| > 2), P(tau_k > 1) per
+    construct, and P(|replicated SMD row| > 3) (SMD rows). Plausible priors keep all small.
+    """
+    import pymc as pm
+
+    jd, _ = resolve_data(data, mediators, outcomes)
+    options = options or J.JointOptions()
+    dtau, dmu = J.default_priors(jd.constructs)
+    tau_priors = {c: {**dtau, **(tau_priors or {})}[c] for c in jd.constructs}
+    mu_priors = {c: {**dmu, **(mu_priors or {})}[c] for c in jd.constructs}
+    model = J.build_generative(jd, tau_priors, mu_priors, options)
+    with model:
+        pr = pm.sample_prior_predictive(draws=draws, random_seed=seed)
+    g = pr["prior"]
+    w = None
+    if options.informative_b:
+        from scipy.stats import norm
+
+        w = norm.pdf(np.asarray(g["b"].values).ravel(), J.B_EXTERNAL_MEAN, J.B_EXTERNAL_SD)
+    w = np.ones(draws) if w is None else w
+    w = w / w.sum()
+
+    def p(name, thr, comp=None):
+        x = np.asarray(g[name].values).reshape(draws, -1)
+        x = x[:, comp] if comp is not None else x[:, 0]
+        return float(np.sum(w * (np.abs(x) > thr)))
+
+    out = {"P(|a|>2)": p("a", 2.0), "P(|total|>2)": p("total", 2.0), "P(|indirect|>1)": p("indirect", 1.0),
+           "P(|c_prime|>2)": p("c_prime", 2.0)}
+    for k, c in enumerate(jd.constructs):
+        out[f"P(tau_{c}>1)"] = p("tau", 1.0, k)
+    if jd.n_rows:
+        has_pp = "prior_predictive" in pr.children and "y" in pr["prior_predictive"].data_vars
+        grp = pr["prior_predictive"] if has_pp else g
+        y = np.asarray(grp["y"].values).reshape(draws, -1)
+        smd = np.array([m == "SMD" for m in jd.row_measure])
+        if smd.any():
+            out["P(|y_SMD|>3)"] = float(np.sum(w[:, None] * (np.abs(y[:, smd]) > 3.0)) / smd.sum())
+    return out
+
+
+def rho_w_sensitivity(
+    data: Any = None,
+    grid=(0.0, 0.3, 0.6),
+    *,
+    quantities=("a", "b", "c_prime", "indirect", "total", "proportion_mediated"),
+    **fit_kwargs,
+):
+    """Refit across within-study correlations and tabulate how the mediation results move.
+
+    Every refit uses the same seed. Returns a DataFrame with one row per (rho_w, quantity):
+    mean, sd, q2.5, q97.5, prior_only, and the number of studies with 2+ normal rows (the
+    only studies where rho_w enters the likelihood).
+    """
+    import pandas as pd
+
+    base = fit_kwargs.pop("options", None) or J.JointOptions()
+    fit_kwargs.setdefault("posterior_predictive", False)
+    rows = []
+    from dataclasses import replace
+
+    for rho in grid:
+        res = fit_joint(data, options=replace(base, rho_w=float(rho)), **fit_kwargs)
+        jd = res.data
+        multi = int(np.sum(np.bincount(jd.row_study, minlength=len(jd.studies)) >= 2)) if jd.n_rows else 0
+        deps = J.quantity_dependencies(jd)
+        for q in quantities:
+            s = quantity_summary(res, q, depends_on=deps[q])
+            src = s["posterior_if_shown"] if s["prior_only"] else s
+            rows.append({"rho_w": float(rho), "quantity": q, "mean": src["mean"], "sd": src["sd"],
+                         "q2.5": src["q2.5"], "q97.5": src["q97.5"], "mcse_mean": s.get("mcse_mean"),
+                         "prior_only": s["prior_only"], "studies_with_2plus_rows": multi,
+                         "divergences": res.verdict.get("divergences"), "max_rhat": res.verdict.get("max_rhat")})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def _split(v) -> list[str] | None:
+    if v is None:
+        return None
+    if isinstance(v, list | tuple):
+        v = ",".join(v)
+    return [s.strip() for s in str(v).split(",") if s.strip()]
+
+
+def run_joint_cli(args) -> int:
+    """``vfsynth fit --model joint``: fit, print a short report or the JSON, return 0.
+
+    Reads ``args.data`` (CSV path or None = bundled), ``args.mediator`` (comma-separated
+    mediators, headline first; default ``sensitivity,reflective_functioning``),
+    ``args.outcomes`` (measures of the final outcome; default ``attachment_security,
+    attachment_aqs``), ``args.seed``, ``args.json``, ``args.draws/tune/chains``,
+    ``args.refit``, ``args.inclusion`` and optionally ``args.rho_w`` / ``args.informative_b``.
+    Bad choices raise :class:`vfsynth.models.joint.JointSpecError` (a ``ValueError``; the
+    CLI layer turns it into a user error, exit 2).
+    """
+    from vfsynth.data import load_data
+
+    review = load_data(getattr(args, "data", None))
+    inclusion = _split(getattr(args, "inclusion", None))
+    if inclusion:
+        review = review.restrict(inclusion)
+    mediators = _split(getattr(args, "mediator", None)) or list(J.DEFAULT_MEDIATORS)
+    if getattr(args, "mediator", None) and len(mediators) == 1 and mediators[0] == "sensitivity":
+        mediators = list(J.DEFAULT_MEDIATORS)
+    outcomes = _split(getattr(args, "outcomes", None)) or list(J.DEFAULT_OUTCOMES)
+    rho = getattr(args, "rho_w", None)
+    options = J.JointOptions(
+        rho_w=J.parse_rho_w(rho) if rho is not None else J.RHO_W_DEFAULT,
+        informative_b=bool(getattr(args, "informative_b", False)),
+    )
+    kw = {}
+    for k in ("draws", "tune", "chains", "seed"):
+        v = getattr(args, k, None)
+        if v is not None:
+            kw[k] = int(v)
+    res = fit_joint(review, mediators=mediators, outcomes=outcomes, options=options,
+                    refit=bool(getattr(args, "refit", False)), **kw)
+    summary = summarize_joint(res)
+    if getattr(args, "json", False):
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_report(summary))
+    return 0
+
+
+def _fmt(s: dict | None) -> str:
+    if s is None:
+        return "n/a"
+    if s.get("prior_only"):
+        return f"[{s['label']}]  prior 95%: {s['q2.5']:.2f} to {s['q97.5']:.2f}"
+    txt = f"{s['mean']:.2f} ({s['q2.5']:.2f} to {s['q97.5']:.2f})"
+    lr = s.get("learned_ratio")
+    return txt + (f"  learned ratio {lr:.2f}" if lr is not None else "")
+
+
+def format_report(summary: dict) -> str:
+    """Plain-text report of :func:`summarize_joint` output."""
+    lines = [f"Joint mediation model — {summary.get('review') or 'user data'} ({summary['n_studies']} studies)"]
+    for c, info in summary["constructs"].items():
+        lines.append(f"  {c}: {info['rows']} rows from {info['studies']} studies"
+                     + ("" if info["has_data"] else f"  [{J.PRIOR_ONLY_LABEL}]"))
+    lines.append("Mediation (posterior mean, 95% interval; SMD scale):")
+    for k in MEDIATION_KEYS:
+        lines.append(f"  {k:20s} {_fmt(summary['mediation'][k])}")
+    lines.append("Pooled effects:")
+    for c, tps in summary["pooled"].items():
+        for tp, s in tps.items():
+            pb = s.get("p_benefit")
+            lines.append(f"  {c} [{tp}] {_fmt(s)}" + (f"  P(benefit) {pb:.3f}" if pb is not None else ""))
+    d = summary["diagnostics"]
+    lines.append(f"Diagnostics: max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
+                 f"divergences {d['divergences']}" + ("" if d["passed"] else f"  PROBLEMS: {d['problems']}"))
+    lines.append(summary["dag"])
+    return "\n".join(lines)

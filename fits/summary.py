@@ -1,0 +1,207 @@
+"""Posterior summaries of a univariate fit: the ``vfsynth fit --json`` object.
+
+Intervals are equal-tailed 95% credible intervals (2.5% and 97.5% posterior
+quantiles) plus 95% highest-density intervals (ArviZ ``hdi``); Monte Carlo standard
+errors are ArviZ's (``mcse``, Vehtari et al. 2021). ``p_benefit`` is
+:math:`P(\\mu > 0 \\mid y)`: estimates are on the benefit scale, so positive favours the
+intervention. The prediction interval is the 95% interval of ``theta_new``, the effect
+in a new study (Higgins, Thompson & Spiegelhalter 2009).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def _draws(dt, name: str) -> np.ndarray | None:
+    post = dt["posterior"]
+    if name not in post.data_vars:
+        return None
+    return np.asarray(post[name].values, dtype=float)
+
+
+def _mcse(dt, name: str, method: str = "mean", prob: float | None = None) -> float:
+    import arviz_stats as azs
+
+    kw = {"method": method}
+    if prob is not None:
+        kw["prob"] = prob
+    r = azs.mcse(dt, var_names=[name], **kw)
+    r = r["posterior"] if hasattr(r, "children") and "posterior" in r.children else r
+    return float(np.asarray(r[name].values))
+
+
+def _hdi(dt, name: str, prob: float = 0.95) -> tuple[float, float]:
+    import arviz_stats as azs
+
+    r = azs.hdi(dt, prob=prob, var_names=[name])
+    r = r["posterior"] if hasattr(r, "children") and "posterior" in r.children else r
+    v = np.asarray(r[name].values, dtype=float).ravel()
+    return float(v[0]), float(v[-1])
+
+
+def param_summary(dt, name: str, *, hdi: bool = True) -> dict[str, float] | None:
+    """mean, sd, median, q2.5, q97.5, hdi_2.5, hdi_97.5, mcse_mean, mcse_sd,
+    mcse_q2.5 / mcse_q97.5 (quantile MCSE), ess_bulk, ess_tail, rhat for a scalar variable."""
+    import arviz_stats as azs
+
+    x = _draws(dt, name)
+    if x is None:
+        return None
+    flat = x.reshape(-1)
+    out: dict[str, float] = {
+        "mean": float(flat.mean()),
+        "sd": float(flat.std(ddof=1)),
+        "median": float(np.quantile(flat, 0.5)),
+        "q2.5": float(np.quantile(flat, 0.025)),
+        "q97.5": float(np.quantile(flat, 0.975)),
+    }
+    if hdi:
+        lo, hi = _hdi(dt, name)
+        out["hdi_2.5"], out["hdi_97.5"] = lo, hi
+    if np.ptp(flat) == 0:
+        return out
+    out["mcse_mean"] = _mcse(dt, name, "mean")
+    out["mcse_sd"] = _mcse(dt, name, "sd")
+    out["mcse_q2.5"] = _mcse(dt, name, "quantile", 0.025)
+    out["mcse_q97.5"] = _mcse(dt, name, "quantile", 0.975)
+    for key, method in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
+        r = azs.ess(dt, var_names=[name], method=method)
+        out[key] = float(np.asarray(r[name].values))
+    out["rhat"] = float(np.asarray(azs.rhat(dt, var_names=[name])[name].values))
+    return out
+
+
+def prob_above(dt, name: str, threshold: float = 0.0) -> dict[str, float] | None:
+    """P(name > threshold) with its MCSE (MCSE of the mean of the indicator)."""
+    x = _draws(dt, name)
+    if x is None:
+        return None
+    ind = (x > threshold).astype(float)
+    p = float(ind.mean())
+    mcse = _indicator_mcse(ind)
+    return {"p": p, "mcse": mcse}
+
+
+def _indicator_mcse(ind: np.ndarray) -> float:
+    """MCSE of a mean of per-draw values (chain, draw) via ArviZ bulk ESS of the indicator."""
+    import arviz_stats as azs
+
+    p = float(ind.mean())
+    if p in (0.0, 1.0):
+        return 0.0
+    ess = float(azs.ess(ind, method="mean"))
+    return math.sqrt(p * (1 - p) / ess)
+
+
+def summarize(fit) -> dict[str, Any]:
+    """The JSON object of ``vfsynth fit --json`` for a :class:`vfsynth.fits.runner.FitResult`.
+
+    Keys: ``model``, ``analysis`` (outcome, timepoint, measure), ``mu``, ``tau`` (None for
+    the common-effect model), ``p_benefit`` (P(mu > 0) and its MCSE), ``prediction``
+    (theta_new mean, q2.5, q97.5, P(theta_new > 0)), ``theta`` (per study: mean, sd, q2.5,
+    q97.5), ``diagnostics`` (max_rhat, min_ess_bulk, min_ess_tail, divergences, per chain,
+    treedepth_hits, ebfmi_min, passed, problems, target_accept), ``fit`` (id, path,
+    cached, seed, sampler settings), ``data`` (k, studies, measure, data_hash, review) and
+    ``priors`` (spec, description and citation of each prior).
+    """
+    dt = fit.dt
+    table = fit.table
+    mu = param_summary(dt, "mu")
+    tau = param_summary(dt, "tau") if fit.model != "common-effect" else None
+    pb = prob_above(dt, "mu", 0.0)
+    pred = None
+    tn = _draws(dt, "theta_new")
+    if tn is not None:
+        flat = tn.reshape(-1)
+        pn = prob_above(dt, "theta_new", 0.0)
+        pred = {
+            "mean": float(flat.mean()),
+            "q2.5": float(np.quantile(flat, 0.025)),
+            "q97.5": float(np.quantile(flat, 0.975)),
+            "p_benefit": pn["p"],
+        }
+    theta = None
+    th = _draws(dt, "theta")
+    if th is not None:
+        flat = th.reshape(-1, th.shape[-1])
+        theta = [
+            {
+                "study": s,
+                "estimate": float(table.estimate[i]),
+                "se": float(table.se[i]),
+                "mean": float(flat[:, i].mean()),
+                "sd": float(flat[:, i].std(ddof=1)),
+                "q2.5": float(np.quantile(flat[:, i], 0.025)),
+                "q97.5": float(np.quantile(flat[:, i], 0.975)),
+            }
+            for i, s in enumerate(table.study)
+        ]
+    v = fit.verdict
+    diag = {
+        "max_rhat": v.get("max_rhat"),
+        "min_ess_bulk": v.get("min_ess_bulk"),
+        "min_ess_tail": v.get("min_ess_tail"),
+        "divergences": v.get("divergences"),
+        "divergences_per_chain": v.get("divergences_per_chain"),
+        "treedepth_hits": v.get("treedepth_hits"),
+        "treedepth_per_chain": v.get("treedepth_per_chain"),
+        "ebfmi_min": v.get("ebfmi_min"),
+        "target_accept": v.get("target_accept"),
+        "attempts": v.get("attempts"),
+        "problems": v.get("problems", []),
+        "passed": bool(v.get("passed")),
+    }
+    priors = {}
+    for key, pr in (("mu", fit.mu_prior), ("tau", fit.tau_prior)):
+        if pr is not None:
+            priors[key] = {"spec": pr.spec, "description": pr.description, "citation": pr.citation}
+    cfg = fit.config
+    return _clean(
+        {
+            "model": fit.model,
+            "analysis": {"outcome": table.outcome, "timepoint": table.timepoint, "measure": table.measure},
+            "mu": mu,
+            "tau": tau,
+            "p_benefit": pb["p"] if pb else None,
+            "p_benefit_mcse": pb["mcse"] if pb else None,
+            "prediction": pred,
+            "theta": theta,
+            "diagnostics": diag,
+            "fit": {
+                "id": fit.fit_id,
+                "path": str(fit.path) if fit.path is not None else None,
+                "cached": bool(fit.cached),
+                "seed": cfg.get("seed"),
+                "sampler": cfg.get("sampler"),
+                "versions": cfg.get("versions"),
+                "notes": list(fit.notes),
+            },
+            "data": {
+                "k": table.k,
+                "studies": list(table.study),
+                "measure": table.measure,
+                "data_hash": cfg.get("data_hash"),
+                "review": table.meta.get("review"),
+                "with_counts": int(table.has_counts.sum()),
+            },
+            "priors": priors,
+        }
+    )
+
+
+def _clean(obj):
+    """Replace NaN / inf by None so the output is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj

@@ -1,0 +1,242 @@
+"""``vfsynth fit``: fit one outcome's meta-analysis (or the joint model) and report it.
+
+Registration imports only argparse; PyMC / JAX / ArviZ load inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+MODELS = ("random-effects", "common-effect", "binomial-normal", "t", "joint")
+SAMPLERS = ("numpyro", "pymc", "nutpie", "blackjax")
+
+_EPILOG_HEAD = """\
+Defaults: the model is binomial-normal when the outcome has 2x2 counts, else
+random-effects; the tau and mu priors are vfsynth.models.priors.default_tau_prior /
+default_mu_prior for the outcome's measure. A saved fit with exactly the same data,
+priors, settings and package versions is reused (say --refit to sample again);
+a fit whose data or priors changed is never reused.
+
+"""
+
+
+def _grammar() -> str:
+    # The grammar text lives with the priors; importing that module is cheap (numpy/scipy
+    # only are imported lazily there), but fall back gracefully if it is unavailable.
+    try:
+        from vfsynth.models.priors import GRAMMAR
+    except Exception:  # noqa: BLE001 - help must never fail
+        return "Prior specifications: see vfsynth priors --help."
+    return GRAMMAR
+
+
+class _LazyEpilogParser(argparse.ArgumentParser):
+    """Builds the epilog (the prior grammar) only when help is actually printed."""
+
+    def format_help(self) -> str:
+        if self.epilog is None:
+            self.epilog = _EPILOG_HEAD + _grammar()
+        return super().format_help()
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
+
+
+def _seed(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {s!r}")
+    return v
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "fit",
+        help="fit a Bayesian meta-analysis of one outcome",
+        description="Fit a Bayesian meta-analysis of one outcome (NUTS; NumPyro by default).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # argparse has no per-sub-parser class option; swap the class so the prior grammar
+    # (in vfsynth.models.priors) is imported only when help is printed.
+    p.__class__ = _LazyEpilogParser
+    p.epilog = None
+    p.add_argument("--outcome", help="outcome name (e.g. sensitivity); required unless --model joint")
+    p.add_argument("--timepoint", default="post", help="time point (default: post)")
+    p.add_argument("--model", choices=MODELS, default=None, help="model (default: by outcome, see below)")
+    p.add_argument("--tau-prior", metavar="SPEC", default=None, help="heterogeneity prior (grammar below)")
+    p.add_argument("--mu-prior", metavar="SPEC", default=None, help="pooled-effect prior (grammar below)")
+    p.add_argument("--data", metavar="CSV", default=None, help="review CSV (default: the bundled CD012348 data)")
+    p.add_argument("--moderators", metavar="CSV", default=None, help="study-level moderators CSV")
+    p.add_argument(
+        "--inclusion",
+        metavar="LEVELS",
+        default=None,
+        help="restrict to studies with these inclusion levels, comma-separated (e.g. confirmed,inferred)",
+    )
+    p.add_argument("--seed", type=_seed, default=None, help="one seed for the whole fit (default 20190101)")
+    p.add_argument("--draws", type=_positive_int, default=1000, help="draws per chain (default 1000)")
+    p.add_argument("--tune", type=_positive_int, default=1000, help="warm-up iterations per chain (default 1000)")
+    p.add_argument("--chains", type=_positive_int, default=4, help="chains, run in parallel (default 4)")
+    p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="numpyro", help="NUTS implementation (default numpyro)")
+    p.add_argument("--refit", action="store_true", help="sample again even if a matching saved fit exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--mediator", metavar="NAME", default=None, help="joint model: mediator outcome (e.g. sensitivity)")
+    p.add_argument(
+        "--outcomes", metavar="NAME,...", default=None, help="joint model: outcomes, comma-separated"
+    )
+    p.set_defaults(func=run)
+
+
+def _progress(enabled: bool):
+    import sys
+    import time
+
+    t0 = time.monotonic()
+
+    def say(msg: str) -> None:
+        if enabled:
+            print(f"[{time.monotonic() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def run(args) -> int:
+    import json
+    import sys
+
+    from vfsynth.reports.cli import UserInputError
+
+    if args.model == "joint":
+        try:
+            from vfsynth.fits.joint_runner import run_joint_cli
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("vfsynth.fits.joint_runner"):
+                raise UserInputError(
+                    "--model joint needs vfsynth.fits.joint_runner, which is not installed in this build"
+                ) from None
+            raise
+        return int(run_joint_cli(args) or 0)
+    if not args.outcome:
+        raise UserInputError("--outcome is required (e.g. --outcome sensitivity)")
+    if args.mediator or args.outcomes:
+        raise UserInputError("--mediator / --outcomes only apply to --model joint")
+    if not 0 < args.target_accept < 1:
+        raise UserInputError(f"--target-accept must be between 0 and 1, got {args.target_accept}")
+
+    from vfsynth.fits import sampling
+
+    try:
+        sampling.check_sampler(args.sampler)
+    except (ValueError, ImportError) as exc:
+        raise UserInputError(str(exc)) from None
+
+    say = _progress(True)
+    say("loading data")
+    from vfsynth.data import load_data
+
+    review = load_data(args.data, moderators=args.moderators) if args.moderators else load_data(args.data)
+    if args.inclusion:
+        levels = [s.strip() for s in args.inclusion.split(",") if s.strip()]
+        try:
+            review = review.restrict(levels)
+        except ValueError as exc:
+            raise UserInputError(f"--inclusion: {exc}") from None
+    try:
+        table = review.effects(args.outcome, args.timepoint)
+    except KeyError as exc:
+        raise UserInputError(exc.args[0] if exc.args else str(exc)) from None
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+
+    from vfsynth.fits.runner import DEFAULT_SEED, default_model, fit_univariate, resolve_priors
+    from vfsynth.models.univariate import ModelSpecError
+
+    model = args.model or default_model(table)
+    try:
+        tau_prior, mu_prior = resolve_priors(table, model, args.tau_prior, args.mu_prior)
+    except (ValueError, KeyError) as exc:
+        which = "--tau-prior" if args.tau_prior or "heterogeneity" in str(exc) else "--mu-prior"
+        raise UserInputError(f"{which}: {exc}") from None
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    import warnings
+
+    from vfsynth.fits.diagnostics import FitWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        try:
+            fit = fit_univariate(
+                table,
+                model=model,
+                tau_prior=tau_prior,
+                mu_prior=mu_prior,
+                seed=seed,
+                draws=args.draws,
+                tune=args.tune,
+                chains=args.chains,
+                sampler=args.sampler,
+                target_accept=args.target_accept,
+                refit=args.refit,
+                progress=not args.json and sys.stderr.isatty(),
+                on_event=say,
+            )
+        except ModelSpecError as exc:
+            raise UserInputError(str(exc)) from None
+    for w in caught:
+        if issubclass(w.category, FitWarning):
+            print(f"WARNING: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if fit.cached and not fit.verdict.get("passed", False) and fit.verdict.get("problems"):
+        from vfsynth.fits.diagnostics import format_warning
+
+        try:
+            print(f"WARNING (saved fit): {format_warning(fit.verdict, 'fit')}", file=sys.stderr)
+        except (KeyError, TypeError):  # verdict from an older schema: still say something
+            print(f"WARNING (saved fit): {'; '.join(fit.verdict['problems'])}", file=sys.stderr)
+    from vfsynth.fits.summary import summarize
+
+    summary = summarize(fit)
+    say(("reused saved fit " if fit.cached else "saved fit ") + f"{fit.fit_id} -> {fit.path}")
+    if args.json:
+        print(json.dumps(summary, indent=None, allow_nan=False))
+    else:
+        print(_text(summary))
+    return 0
+
+
+def _text(s: dict) -> str:
+    def iv(d):
+        return f"{d['mean']:.3f} (95% CrI {d['q2.5']:.3f} to {d['q97.5']:.3f})"
+
+    a = s["analysis"]
+    lines = [
+        f"{a['outcome']} / {a['timepoint']} ({a['measure']}), {s['model']} model, k = {s['data']['k']}",
+        f"  mu   {iv(s['mu'])}   P(benefit) = {s['p_benefit']:.3f}",
+    ]
+    if s.get("tau"):
+        lines.append(f"  tau  {iv(s['tau'])}")
+    if s.get("prediction"):
+        p = s["prediction"]
+        lines.append(f"  new study: 95% prediction interval {p['q2.5']:.3f} to {p['q97.5']:.3f}")
+    d = s["diagnostics"]
+    lines.append(
+        f"  diagnostics: {'passed' if d['passed'] else 'PROBLEMS'} (max R-hat {d['max_rhat']:.3f}, "
+        f"min bulk ESS {d['min_ess_bulk']:.0f}, divergences {d['divergences']})"
+    )
+    f = s["fit"]
+    lines.append(f"  fit {f['id']} ({'reused saved fit' if f['cached'] else 'sampled'}): {f['path']}")
+    for key, pr in s["priors"].items():
+        lines.append(f"  prior {key}: {pr['spec']}  {pr['description']}")
+    return "\n".join(lines)

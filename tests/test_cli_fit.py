@@ -1,0 +1,132 @@
+"""`vfsynth fit`: JSON output, cache reuse / invalidation, bad arguments, lazy imports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from vfsynth.reports.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FAST = ["--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3"]
+
+pytestmark = pytest.mark.filterwarnings("ignore::vfsynth.fits.diagnostics.FitWarning")
+
+
+def _run(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_help_is_instant_and_imports_no_heavy_library():
+    code = (
+        "import sys; from vfsynth.reports.cli import build_parser; build_parser();"
+        "print(sorted(m for m in ('jax','pymc','arviz_stats','pytensor','numpyro') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_fit_help_documents_prior_grammar(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    out = capsys.readouterr().out
+    assert "half-normal:SCALE" in out and "turner:OUTCOME" in out and "--refit" in out
+
+
+def test_json_on_user_csv_then_cache_then_changed_file_resamples(capsys, fit_dir, tmp_path):
+    csv = tmp_path / "normand.csv"
+    shutil.copy(FIXTURES / "normand1999.csv", csv)
+    rc, out, err = _run(capsys, "fit", "--data", str(csv), "--outcome", "length_of_stay", "--json", *FAST)
+    assert rc == 0, err
+    d = json.loads(out)  # stdout is exactly one JSON object
+    for key in ("mu", "tau"):
+        assert {"mean", "sd", "q2.5", "q97.5", "hdi_2.5", "hdi_97.5", "mcse_mean"} <= set(d[key])
+        assert d[key]["q2.5"] < d[key]["mean"] < d[key]["q97.5"]
+    assert 0 <= d["p_benefit"] <= 1
+    assert d["prediction"]["q2.5"] < d["mu"]["q2.5"] and d["prediction"]["q97.5"] > d["mu"]["q97.5"]
+    assert {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "treedepth_hits", "ebfmi_min", "passed"} <= set(
+        d["diagnostics"]
+    )
+    assert d["data"]["k"] == 9 and d["data"]["measure"] == "SMD" and len(d["data"]["studies"]) == 9
+    assert d["priors"]["tau"]["spec"] == "half-normal:0.5" and d["priors"]["mu"]["spec"] == "normal:0,1"
+    assert d["fit"]["cached"] is False and Path(d["fit"]["path"]).parent == fit_dir
+    assert "sampling" in err
+
+    rc, out2, err2 = _run(capsys, "fit", "--data", str(csv), "--outcome", "length_of_stay", "--json", *FAST)
+    d2 = json.loads(out2)
+    assert d2["fit"]["cached"] is True and d2["fit"]["id"] == d["fit"]["id"]
+    assert d2["mu"] == d["mu"]
+    assert "reusing saved fit" in err2
+
+    # edit one number in the data file: the old fit must not be reused
+    text = csv.read_text().replace('"Edinburgh","","length_of_stay","post","SMD",155,55,47', '"Edinburgh","","length_of_stay","post","SMD",155,56,47')
+    assert text != csv.read_text()
+    csv.write_text(text)
+    rc, out3, _ = _run(capsys, "fit", "--data", str(csv), "--outcome", "length_of_stay", "--json", *FAST)
+    d3 = json.loads(out3)
+    assert d3["fit"]["cached"] is False and d3["fit"]["id"] != d["fit"]["id"]
+    assert d3["data"]["data_hash"] != d["data"]["data_hash"]
+
+    # --refit samples again even though a valid fit exists; same seed -> same draws
+    rc, out4, _ = _run(capsys, "fit", "--data", str(csv), "--outcome", "length_of_stay", "--json", "--refit", *FAST)
+    d4 = json.loads(out4)
+    assert d4["fit"]["cached"] is False and d4["mu"] == d3["mu"]
+
+
+def test_text_output_and_explicit_priors(capsys, fit_dir):
+    rc, out, err = _run(
+        capsys, "fit", "--data", str(FIXTURES / "eight_schools.csv"), "--outcome", "sat_coaching",
+        "--tau-prior", "half-normal:10", "--mu-prior", "normal:0,20", "--model", "common-effect", *FAST,
+    )
+    assert rc == 0, err
+    assert "common-effect model, k = 8" in out and "P(benefit)" in out
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--outcome", "nonexistent"], "no rows for outcome 'nonexistent'"),
+        (["--outcome", "sensitivity", "--tau-prior", "half-normal:-1"], "--tau-prior"),
+        (["--outcome", "sensitivity", "--mu-prior", "banana:1"], "--mu-prior"),
+        (["--outcome", "sensitivity", "--model", "binomial-normal"], "binomial-normal"),
+        (["--outcome", "sensitivity", "--inclusion", "maybe"], "--inclusion"),
+        (["--outcome", "sensitivity", "--target-accept", "1.5"], "--target-accept"),
+        (["--outcome", "sensitivity", "--mediator", "x"], "--model joint"),
+        (["--data", "no/such/file.csv", "--outcome", "x"], "file not found"),
+    ],
+)
+def test_bad_arguments_exit_2_without_traceback(capsys, fit_dir, argv, needle):
+    rc, out, err = _run(capsys, "fit", *argv)
+    assert rc == 2
+    assert needle in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_missing_sampler_package_is_named(capsys, fit_dir, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "blackjax" else real(n, *a))
+    rc, _, err = _run(capsys, "fit", "--outcome", "sensitivity", "--sampler", "blackjax")
+    assert rc == 2 and "'blackjax'" in err and "not installed" in err
+
+
+def test_joint_model_is_routed_lazily_and_missing_module_is_clear(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "vfsynth.fits.joint_runner", None)  # import -> ModuleNotFoundError
+    rc, _, err = _run(capsys, "fit", "--model", "joint", "--mediator", "sensitivity")
+    assert rc == 2 and "joint_runner" in err
+
+    import types
+
+    seen = {}
+    fake = types.ModuleType("vfsynth.fits.joint_runner")
+    fake.run_joint_cli = lambda args: seen.setdefault("args", args) and 0
+    monkeypatch.setitem(sys.modules, "vfsynth.fits.joint_runner", fake)
+    rc, _, _ = _run(capsys, "fit", "--model", "joint", "--mediator", "sensitivity", "--outcomes", "a,b")
+    assert rc == 0 and seen["args"].mediator == "sensitivity" and seen["args"].outcomes == "a,b"
