@@ -45,6 +45,8 @@ from scipy.special import logsumexp
 U_LO, U_HI, U_N = -14.0, 9.0, 4601
 MU_N = 4001
 T_NODES = 200
+#: Variants vectorised together on a CPU (measured in tests/bench_batched.py).
+CPU_LANES = 1
 
 
 def _configure_jax() -> None:
@@ -237,12 +239,17 @@ def _make_logdensity(kind: str, nu: float | None):
 
 
 @functools.lru_cache(maxsize=32)
-def _program(kind: str, nu: float | None, draws: int, tune: int, target_accept: float):
+def _program(kind: str, nu: float | None, draws: int, tune: int, target_accept: float, lanes: int | None):
     """The compiled batched sampler for one model and run length (cached: one trace per shape).
 
     ``program(keys (B, C), init (B, C, dim), data) -> (positions (B, C, draws, dim),
     divergent (B, C, draws))``: for each variant and chain, Stan-style window adaptation
-    (``tune`` steps) then ``draws`` NUTS transitions, all under ``jax.vmap``.
+    (``tune`` steps) then ``draws`` NUTS transitions. The chains of a variant always run
+    under ``jax.vmap``. Variants run under ``jax.vmap`` too when ``lanes`` is None (all in
+    lock-step: best on a GPU); otherwise under ``jax.lax.map`` with ``batch_size=lanes``
+    (``lanes`` variants vectorised at a time, the groups in sequence inside the same
+    program). Vectorised NUTS advances every lane at the pace of the deepest trajectory in
+    the batch, so on a CPU a small ``lanes`` wastes less work (see tests/bench_batched.py).
     """
     import blackjax
     import jax
@@ -268,7 +275,13 @@ def _program(kind: str, nu: float | None, draws: int, tune: int, target_accept: 
     def one_variant(keys, inits, data):
         return jax.vmap(one_chain, in_axes=(0, 0, None))(keys, inits, data)
 
-    return jax.jit(jax.vmap(one_variant))
+    if lanes is None:
+        return jax.jit(jax.vmap(one_variant))
+
+    def mapped(keys, inits, data):
+        return jax.lax.map(lambda a: one_variant(*a), (keys, inits, data), batch_size=lanes)
+
+    return jax.jit(mapped)
 
 
 def run_batched(
@@ -286,6 +299,7 @@ def run_batched(
     seed: int = 0,
     target_accept: float = 0.8,
     labels=None,
+    lanes: int | str | None = "auto",
 ) -> BatchResult:
     """Fit ``B`` variants of one marginal meta-analysis model in one compiled program.
 
@@ -303,6 +317,10 @@ def run_batched(
         Degrees of freedom of the t model.
     draws, tune, chains, seed, target_accept
         Per variant. One ``seed`` reproduces the whole batch.
+    lanes : int, None or "auto"
+        Variants vectorised together (see :func:`_program`): ``None`` = all (``jax.vmap``),
+        an integer = that many at a time (``jax.lax.map(batch_size=lanes)``), ``"auto"`` =
+        all on an accelerator, :data:`CPU_LANES` on a CPU. Draws do not depend on it.
 
     Returns
     -------
@@ -352,7 +370,10 @@ def run_batched(
     if dim == 2:
         init[..., 1] = np.log(0.2 * se.mean(1))[:, None] + 0.5 * rng.standard_normal((bsz, chains))
 
-    program = _program(kind, None if nu is None else float(nu), int(draws), int(tune), float(target_accept))
+    if lanes == "auto":
+        lanes = None if jax.default_backend() != "cpu" else CPU_LANES
+    program = _program(kind, None if nu is None else float(nu), int(draws), int(tune), float(target_accept),
+                       None if lanes is None else int(lanes))
     dtype = jnp.result_type(float)
     data = (
         jnp.asarray(y, dtype),

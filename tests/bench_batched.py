@@ -6,8 +6,10 @@ Workload: an NNHM with ``k`` studies (simulated, fixed seed), every prior of a g
 (all studies + each study left out) = ``priors * (k + 1)`` posterior fits, each with 4 chains
 of ``tune`` + ``draws`` NUTS iterations. Timings, all measured in this process:
 
-* ``batched``   — :func:`vfsynth.fits.batched.run_batched`: ONE compiled vmapped BlackJAX program
-  for all fits (wall time including compilation, and a second call with the program cached);
+* ``batched``   — :func:`vfsynth.fits.batched.run_batched`: ONE compiled BlackJAX program for all
+  fits (wall time including compilation, and a second call with the program cached), with
+  the default ``lanes="auto"`` (on a CPU: chains vmapped, variants ``lax.map``-ed inside the
+  program) and with ``lanes=None`` (every chain of every variant in one ``vmap``, lock-step);
 * ``pymc-each`` — the engine's path for a single fit, ``build_model`` + ``sample_model`` (PyMC
   graph + NumPyro compile + sampling) for the first ``--one-by-one`` refits; the per-fit mean
   is extrapolated to the whole grid;
@@ -72,6 +74,11 @@ def main() -> None:
     t_batch_warm = time.perf_counter() - t0
     print(f"batched (1 program, incl. compile):   {t_batch:8.2f} s   divergences: {int(r.diverging.sum())}")
     print(f"batched (program cached):             {t_batch_warm:8.2f} s")
+    t0 = time.perf_counter()
+    rv = run_batched("random-effects", y, se, W, taus, mus, lanes=None, **kw)
+    t_vmap = time.perf_counter() - t0
+    print(f"batched, all variants in one vmap (lock-step), incl. compile: {t_vmap:8.2f} s "
+          f"(same draws: {bool(np.array_equal(rv.mu, r.mu))})")
 
     # exact engine, every fit
     t0 = time.perf_counter()
@@ -94,8 +101,8 @@ def main() -> None:
           f"-> {t_first + t_jax_each * (n_fits - 1):.1f} s for the grid (extrapolated)")
 
     # one by one, the engine's PyMC path
-    from vfsynth.models.univariate import build_model
     from vfsynth.fits.sampling import sample_model
+    from vfsynth.models.univariate import build_model
 
     t0 = time.perf_counter()
     for b in range(m):
@@ -110,6 +117,7 @@ def main() -> None:
     print("\nspeed-up of the batched program (incl. compile) over:")
     print(f"  one-by-one PyMC refits:        x {t_pymc_each * n_fits / t_batch:6.1f}")
     print(f"  one-by-one JAX (cached) refits: x {(t_first + t_jax_each * (n_fits - 1)) / t_batch:6.1f}")
+    print(f"  all-variant vmap program:       x {t_vmap / t_batch:6.1f}")
     print(f"exact engine vs batched MCMC:     x {t_batch / t_exact:6.0f} faster (normal-normal model only)")
 
 

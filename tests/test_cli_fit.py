@@ -130,3 +130,18 @@ def test_joint_model_is_routed_lazily_and_missing_module_is_clear(capsys, monkey
     monkeypatch.setitem(sys.modules, "vfsynth.fits.joint_runner", fake)
     rc, _, _ = _run(capsys, "fit", "--model", "joint", "--mediator", "sensitivity", "--outcomes", "a,b")
     assert rc == 0 and seen["args"].mediator == "sensitivity" and seen["args"].outcomes == "a,b"
+
+
+def test_joint_spec_errors_become_user_errors(capsys, monkeypatch):
+    import types
+
+    from vfsynth.models.joint import JointSpecError
+
+    def bad(args):
+        raise JointSpecError("unknown mediator 'x'")
+
+    fake = types.ModuleType("vfsynth.fits.joint_runner")
+    fake.run_joint_cli = bad
+    monkeypatch.setitem(sys.modules, "vfsynth.fits.joint_runner", fake)
+    rc, out, err = _run(capsys, "fit", "--model", "joint", "--mediator", "x")
+    assert rc == 2 and "unknown mediator 'x'" in err and "Traceback" not in err

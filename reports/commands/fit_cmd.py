@@ -91,10 +91,16 @@ def register(subparsers) -> None:
     p.add_argument("--sampler", choices=SAMPLERS, default="numpyro", help="NUTS implementation (default numpyro)")
     p.add_argument("--refit", action="store_true", help="sample again even if a matching saved fit exists")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--mediator", metavar="NAME", default=None, help="joint model: mediator outcome (e.g. sensitivity)")
     p.add_argument(
-        "--outcomes", metavar="NAME,...", default=None, help="joint model: outcomes, comma-separated"
+        "--mediator", metavar="NAME[,NAME]", default=None,
+        help="joint model: mediator outcome(s), headline first (default sensitivity,reflective_functioning)",
     )
+    p.add_argument(
+        "--outcomes", metavar="NAME,...", default=None,
+        help="joint model: final-outcome measures, comma-separated (default attachment_security,attachment_aqs)",
+    )
+    p.add_argument("--rho-w", metavar="R", default=None, help="joint model: within-study correlation of rows")
+    p.add_argument("--informative-b", action="store_true", help="joint model: informative prior on the b path")
     p.set_defaults(func=run)
 
 
@@ -126,11 +132,18 @@ def run(args) -> int:
                     "--model joint needs vfsynth.fits.joint_runner, which is not installed in this build"
                 ) from None
             raise
-        return int(run_joint_cli(args) or 0)
+        try:
+            from vfsynth.models.joint import JointSpecError
+        except ImportError:  # pragma: no cover - joint model module absent
+            JointSpecError = ()  # noqa: N806
+        try:
+            return int(run_joint_cli(args) or 0)
+        except JointSpecError as exc:
+            raise UserInputError(str(exc)) from None
     if not args.outcome:
         raise UserInputError("--outcome is required (e.g. --outcome sensitivity)")
-    if args.mediator or args.outcomes:
-        raise UserInputError("--mediator / --outcomes only apply to --model joint")
+    if args.mediator or args.outcomes or args.rho_w is not None or args.informative_b:
+        raise UserInputError("--mediator / --outcomes / --rho-w / --informative-b only apply to --model joint")
     if not 0 < args.target_accept < 1:
         raise UserInputError(f"--target-accept must be between 0 and 1, got {args.target_accept}")
 
