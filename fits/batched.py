@@ -320,7 +320,9 @@ def run_batched(
     lanes : int, None or "auto"
         Variants vectorised together (see :func:`_program`): ``None`` = all (``jax.vmap``),
         an integer = that many at a time (``jax.lax.map(batch_size=lanes)``), ``"auto"`` =
-        all on an accelerator, :data:`CPU_LANES` on a CPU. Draws do not depend on it.
+        all on an accelerator, :data:`CPU_LANES` on a CPU. The same seed and ``lanes``
+        reproduce the draws exactly; different ``lanes`` can change them in the last bits
+        (vectorised floating-point arithmetic), and so, through NUTS, change the chains.
 
     Returns
     -------

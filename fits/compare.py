@@ -61,6 +61,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.fits.batched import marginal_loglik, run_batched
 
@@ -139,11 +140,20 @@ def study_loglik(posterior, table: EffectTable, kind: str, nu: float | None = No
     )
 
 
-def loo_tree(loglik) -> Any:
-    """A minimal DataTree holding ``log_likelihood/y`` (what :func:`arviz_stats.loo` needs)."""
+def loo_tree(loglik, posterior=None) -> Any:
+    """A minimal DataTree holding ``log_likelihood/y`` and a ``posterior`` group.
+
+    :func:`arviz_stats.loo` takes the relative efficiency ``r_eff`` (for the Pareto-k
+    diagnostics) from the mean ESS of the posterior's variables: pass the fit's posterior
+    (``mu``, ``tau``). Without it, the per-draw total log-likelihood stands in for it.
+    """
     import xarray as xr
 
-    return xr.DataTree.from_dict({"log_likelihood": xr.Dataset({"y": loglik}), "posterior": xr.Dataset({"_": loglik.isel(study=0)})})
+    if posterior is None:
+        posterior = xr.Dataset({"log_lik_total": loglik.sum("study")})
+    elif hasattr(posterior, "children") and "posterior" in posterior.children:
+        posterior = posterior["posterior"].to_dataset()
+    return xr.DataTree.from_dict({"log_likelihood": xr.Dataset({"y": loglik}), "posterior": posterior})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,6 +182,7 @@ def loso(
     loglik,
     *,
     model: str,
+    posterior=None,
     refit=None,
     k_threshold: float = K_THRESHOLD,
     refit_engine: str | None = None,
@@ -182,6 +193,8 @@ def loso(
     ----------
     loglik : xarray.DataArray
         ``(chain, draw, study)`` per-study log-likelihood (marginal, see module docstring).
+    posterior : DataTree or Dataset, optional
+        The fit's posterior, for the relative efficiency of the draws (see :func:`loo_tree`).
     refit : callable, optional
         ``refit(indices) -> array`` of exact :math:`\\log p(y_i\\mid y_{-i})` for the given
         study indices. ``None``: PSIS values are kept and flagged.
@@ -198,7 +211,7 @@ def loso(
 
     from arviz_stats import loo
 
-    tree = loo_tree(loglik)
+    tree = loo_tree(loglik, posterior)
     res = loo(tree, var_name="y", pointwise=True)
     psis = np.asarray(res.elpd_i.values, float)
     kk = np.asarray(res.pareto_k.values, float)
@@ -343,7 +356,8 @@ class ComparisonResult:
     ``table``: one row per model (index = model name) with ``rank``, ``elpd``, ``se``,
     ``p``, ``elpd_diff``, ``dse``, ``weight`` (stacking), ``n_refit`` (studies whose PSIS
     value was replaced by an exact refit), ``max_pareto_k`` (before replacement).
-    ``pointwise``: one row per model × study (see :class:`LosoResult`).
+    ``pointwise``: one row per model × study (see :class:`LosoResult`), plus
+    ``elpd_exact_check`` (exact LOSO for every study; normal models with the exact engine).
     """
 
     outcome: str
@@ -444,17 +458,31 @@ def compare_models(
     notes: list[str] = []
     for i, kind in enumerate(models):
         if kind == "joint":
-            ll = _joint_loglik(data if review is None else review, table, seed=seed, notes=notes, joint_kwargs=joint_kwargs)
-            if ll is None:
+            got = _joint_loglik(data if review is None else review, table, seed=seed, notes=notes, joint_kwargs=joint_kwargs)
+            if got is None:
                 continue
-            results["joint"] = loso(ll, model="joint", k_threshold=k_threshold)
+            results["joint"] = loso(got[0], model="joint", posterior=got[1], k_threshold=k_threshold)
             continue
         if kind not in ("common-effect", "random-effects", "t"):
             raise ValueError(f"unknown model {kind!r}")
         dt = fit_marginal(table, kind, tau_prior, mu_prior, draws=draws, tune=tune, chains=chains, seed=seed + 101 * i)
         ll = study_loglik(dt, table, kind, nu=T_NU)
         refit, eng = make_refit(table, kind, tau_prior, mu_prior, engine=engine, draws=draws, tune=tune, chains=chains, seed=seed + 101 * i)
-        results[kind] = loso(ll, model=kind, refit=refit, k_threshold=k_threshold, refit_engine=eng)
+        res = loso(ll, model=kind, posterior=dt, refit=refit, k_threshold=k_threshold, refit_engine=eng)
+        if engine == "exact" and kind in ("random-effects", "common-effect"):
+            # Exact LOSO costs milliseconds here: show it for every study, so that PSIS errors
+            # that the Pareto-k estimate misses (k-hat is itself noisy) are visible.
+            chk = exact_loso_elpd(table.estimate, table.se, tau_prior, mu_prior, kind)
+            res.pointwise["elpd_exact_check"] = chk
+            err = np.abs(res.pointwise["elpd"].to_numpy() - chk)
+            if err.max() > 0.1:
+                j = int(np.argmax(err))
+                notes.append(
+                    f"{kind}: PSIS differs from exact LOSO by {err[j]:.2f} for {table.study[j]} "
+                    f"(Pareto k {res.pointwise['pareto_k'].iloc[j]:.2f}); exact total elpd {chk.sum():.3f} "
+                    f"vs {res.elpd_loo.elpd:.3f} used"
+                )
+        results[kind] = res
     for name, ll in (extra or {}).items():
         results[name] = loso(ll, model=name, k_threshold=k_threshold)
     for r in results.values():
@@ -507,7 +535,8 @@ def joint_study_loglik(dt, table: EffectTable, construct: str | None = None):
 
 
 def _joint_loglik(data, table: EffectTable, *, seed: int, notes: list, joint_kwargs: dict | None = None):
-    """Per-study log-likelihood of the joint model for this outcome, or ``None`` (with a note)."""
+    """``(per-study log-likelihood, posterior of mu_c / tau_c)`` of the joint model for this
+    outcome, or ``None`` (with a note)."""
     if isinstance(data, EffectTable):
         notes.append("joint model: needs a Review (several outcomes), not a single table; skipped")
         return None
@@ -523,7 +552,8 @@ def _joint_loglik(data, table: EffectTable, *, seed: int, notes: list, joint_kwa
         from vfsynth.fits.joint_runner import fit_joint
 
         res = fit_joint(data, **(joint_kwargs or {}))
-        return joint_study_loglik(res.dt, table)
+        post = res.dt["posterior"].to_dataset()[[f"mu_{table.outcome}", f"tau_{table.outcome}"]]
+        return joint_study_loglik(res.dt, table), post
     except Exception as exc:  # noqa: BLE001 - the joint model may not apply to this review
         notes.append(f"joint model: not compared ({type(exc).__name__}: {exc})")
         return None

@@ -40,6 +40,19 @@ representation, :math:`\\mu \\mid \\lambda \\sim N(m_0, s^2/\\lambda)`,
 :math:`\\lambda \\sim \\mathrm{Gamma}(\\nu/2, \\mathrm{rate}\\ \\nu/2)`: a second trapezoidal
 grid in :math:`\\log\\lambda`, with all Gaussian formulas above applied per node.
 
+Normal-mixture priors on :math:`\\mu`, :math:`\\sum_j w_j N(m_j, v_j)` (robust MAP priors;
+Schmidli et al. 2014, *Biometrics* 70:1023), are handled exactly the same way, with the
+components as the nodes: given :math:`\\tau`, component :math:`j` is a conjugate normal prior,
+so :math:`p(\\mu, \\tau \\mid y) \\propto p(\\tau) \\sum_j w_j\\, p_j(y \\mid \\tau)\\,
+N(\\mu; M_j, 1/P_j)`: the posterior is the mixture of the per-component conjugate results,
+weighted by prior weight times marginal likelihood :math:`w_j p_j(y \\mid \\tau)` at every
+:math:`\\tau` node (integrated over :math:`\\tau`: weights :math:`w_j p_j(y) / \\sum_l w_l
+p_l(y)`; Dallal & Hall 1983, *JRSS B* 45:278). No approximation beyond the tau quadrature.
+
+The tau prior enters only through its log density on the grid, its CDF / survival function
+(closed-form tail masses below and above the grid) and its quantiles (placing the grid), so
+any proper :class:`~vfsynth.models.priors.Prior` on tau works (gamma included).
+
 A number instead of a tau prior fixes :math:`\\tau` (a point mass; ``0`` gives the
 common-effect model).
 """
@@ -53,6 +66,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import integrate, interpolate, special, stats
 from scipy.optimize import brentq
+
 from vfsynth.models.priors import Prior
 
 __all__ = ["ExactPosterior", "log_marginal_likelihood_given_tau", "nnhm_exact"]
@@ -89,15 +103,25 @@ def _as_data(table_or_y, se, labels):
     return y, s, labels
 
 
-def _mu_nodes(mu_prior: Prior | None) -> tuple[float, np.ndarray, np.ndarray]:
-    """(m0, prior variances v0 per node, log quadrature weights) for the mu prior."""
+def _mu_nodes(mu_prior: Prior | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(prior means m0, prior variances v0, log weights) per node of the mu prior, shapes (L,).
+
+    Normal: one node. Normal mixture: one node per component with positive weight (log of the
+    normalised weight). Student-t: the normal scale-mixture nodes in log lambda (common m0).
+    Flat: one node with ``v0 = inf``.
+    """
     if mu_prior is None or mu_prior.family == "flat":
-        return 0.0, np.array([np.inf]), np.array([0.0])
+        return np.zeros(1), np.array([np.inf]), np.array([0.0])
     if mu_prior.target != "mu":
         raise ValueError(f"mu_prior must be a prior on mu, got target {mu_prior.target!r}")
     p = mu_prior.params
     if mu_prior.family == "normal":
-        return p["loc"], np.array([p["scale"] ** 2]), np.array([0.0])
+        return np.array([p["loc"]]), np.array([p["scale"] ** 2]), np.array([0.0])
+    if mu_prior.family == "normal-mixture":
+        w = np.asarray(p["weights"], dtype=float)
+        keep = w > 0
+        return (np.asarray(p["locs"], dtype=float)[keep], np.asarray(p["scales"], dtype=float)[keep] ** 2,
+                np.log(w[keep] / w[keep].sum()))
     if mu_prior.family == "student-t":
         a = p["df"] / 2.0
         gam = stats.gamma(a, scale=1.0 / a)
@@ -110,14 +134,15 @@ def _mu_nodes(mu_prior: Prior | None) -> tuple[float, np.ndarray, np.ndarray]:
         # Gamma density in log lambda: lambda * g(lambda); trapezoid weights (ends negligible).
         logw = gam.logpdf(np.exp(ll)) + ll + math.log(ll[1] - ll[0])
         logw -= special.logsumexp(logw)
-        return p["loc"], p["scale"] ** 2 / np.exp(ll), logw
-    raise ValueError(f"exact NNHM supports normal, Student-t and flat mu priors, not {mu_prior.family!r}")
+        return np.full(n, p["loc"]), p["scale"] ** 2 / np.exp(ll), logw
+    raise ValueError(f"exact NNHM supports normal, normal-mixture, Student-t and flat mu priors, not {mu_prior.family!r}")
 
 
 def _gauss(y, s2, tau, m0, v0):
-    """Per (tau, lambda) node: log p(y | tau, lambda), conditional mean M and variance V of mu.
+    """Per (tau, mu-prior node) pair: log p(y | tau, node), conditional mean M and variance V of mu.
 
-    ``tau`` shape (T,), ``v0`` shape (L,); results shape (T, L).
+    ``tau`` shape (T,), ``m0`` and ``v0`` shape (L,) (the node's normal prior on mu); results
+    shape (T, L).
     """
     k = len(y)
     w = 1.0 / (s2[None, :] + tau[:, None] ** 2)  # (T, k)
@@ -444,7 +469,7 @@ def _support_clip(tau_prior: Prior, tau: np.ndarray) -> np.ndarray:
     return tau
 
 
-def _tau_window(y, s2, tau_prior: Prior, m0, v0, logq):
+def _tau_window(y, s2, tau_prior: Prior, m0, v0, logq, n_fine: int = _N_FINE):
     """Uniform log-tau grid holding the posterior mass, and the cuts ``(tau_lo, tau_hi)``.
 
     Below ``tau_lo = 1e-6 * min(se)`` the likelihood is constant to a relative
@@ -493,7 +518,6 @@ def _tau_window(y, s2, tau_prior: Prior, m0, v0, logq):
             return lp + logl[:, 0]
         return lp + special.logsumexp(logl + logq[None, :], axis=1)
 
-    n_fine = _N_FINE if len(v0) == 1 else _N_FINE_T
     for _ in range(3):
         g = logpost(u)
         g = np.where(np.isfinite(g), g, -np.inf)
@@ -532,7 +556,7 @@ def nnhm_exact(table_or_y, se=None, tau_prior: Prior | float | None = None, mu_p
     tau_prior : Prior or float
         Prior on tau, or a number to fix tau (0 = common-effect model).
     mu_prior : Prior or None
-        Normal, Student-t or flat (``None`` or a ``flat`` Prior) prior on mu.
+        Normal, normal-mixture, Student-t or flat (``None`` or a ``flat`` Prior) prior on mu.
     labels : sequence of str, optional
 
     Returns
@@ -559,7 +583,10 @@ def nnhm_exact(table_or_y, se=None, tau_prior: Prior | float | None = None, mu_p
         return ExactPosterior(y, s, labels, tau_prior, mu_prior, np.empty(0), np.empty(0), tau, joint - log_ml,
                               mean, var, log_ml, log_ml - log_ml0, 0.0, 0.0)
 
-    u, cut, cut_hi = _tau_window(y, s2, tau_prior, m0, v0, logq)
+    # fewer tau nodes only where a Student-t prior adds a lambda grid (tens of nodes); normal
+    # mixtures have a handful of components and keep the full grid
+    n_fine = _N_FINE_T if (mu_prior is not None and mu_prior.family == "student-t") else _N_FINE
+    u, cut, cut_hi = _tau_window(y, s2, tau_prior, m0, v0, logq, n_fine)
     tau = _support_clip(tau_prior, np.exp(u))
     h = u[1] - u[0]
     logl, mean, var = _gauss(y, s2, tau, m0, v0)

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 from scipy.optimize import brentq
+
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.models import regression as R
 

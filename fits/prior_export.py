@@ -10,9 +10,8 @@ hyperparameter:
 * ``mu`` (per outcome): a normal, or a two-component normal mixture (EM on the draws) when the
   normal misses the posterior quantiles by more than :data:`MIXTURE_THRESHOLD` posterior SDs
   and the mixture does better;
-* ``tau`` (per outcome): log-normal, inverse-gamma, half-normal and — when the prior registry
-  has the family — gamma, fitted by maximum likelihood to the draws; the family with the
-  smallest maximum quantile error is chosen;
+* ``tau`` (per outcome): log-normal, inverse-gamma, half-normal and gamma, fitted by quantile
+  matching to the draws; the family with the smallest maximum quantile error is chosen;
 * mediation coefficients of joint fits (``a``, ``b``, ``c_prime``, ``indirect``, ``total``):
   normal;
 * correlations (joint fits, ``corr_pairs``): a beta distribution on ``(r + 1)/2`` per pair
@@ -54,13 +53,12 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
+
 from vfsynth.models import priors as P
 
 FORMAT = "vfsynth-priors/1"
@@ -99,122 +97,6 @@ vfsynth-priors/1 (JSON object)
                 use; the CLI may override)
   power_alpha   number in (0, 1] (default 1: no discount)
 """
-
-
-# --------------------------------------------------------------------------------------------
-# A normal-mixture prior on mu (duck-types vfsynth.models.priors.Prior for the models)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NormalMixturePrior:
-    """``sum_j w_j N(loc_j, scale_j^2)`` on ``mu``; same interface as :class:`~vfsynth.models.priors.Prior`.
-
-    The univariate models only call ``to_pymc(name)``, the store ``to_dict()``; the exact NNHM
-    path (:mod:`vfsynth.fits.update`) integrates each component separately.
-    """
-
-    weights: tuple[float, ...]
-    locs: tuple[float, ...]
-    scales: tuple[float, ...]
-    name: str = "normal-mixture"
-    citation: str = ""
-    description: str = ""
-    target: str = "mu"
-    family: str = "normal-mixture"
-
-    def __post_init__(self) -> None:
-        w = np.asarray(self.weights, dtype=float)
-        if not (len(w) == len(self.locs) == len(self.scales) and len(w) >= 1):
-            raise ValueError("normal-mixture: weights, locs and scales need the same (>= 1) length")
-        if np.any(w < 0) or not math.isclose(w.sum(), 1.0, rel_tol=1e-9, abs_tol=1e-9):
-            raise ValueError(f"normal-mixture: weights must be >= 0 and sum to 1, got {list(w)}")
-        if np.any(np.asarray(self.scales) <= 0) or not np.all(np.isfinite(np.r_[self.locs, self.scales])):
-            raise ValueError("normal-mixture: scales must be > 0 and all parameters finite")
-        object.__setattr__(self, "weights", tuple(float(x) for x in w))
-        object.__setattr__(self, "locs", tuple(float(x) for x in self.locs))
-        object.__setattr__(self, "scales", tuple(float(x) for x in self.scales))
-
-    @property
-    def params(self) -> dict:
-        return {"weights": list(self.weights), "locs": list(self.locs), "scales": list(self.scales)}
-
-    @property
-    def spec(self) -> str:
-        return "mixture:" + ";".join(f"{w:.6g},{m:.6g},{s:.6g}" for w, m, s in zip(self.weights, self.locs, self.scales,
-                                                                                strict=True))
-
-    @property
-    def is_proper(self) -> bool:
-        return True
-
-    def components(self) -> list[tuple[float, P.Prior]]:
-        return [(w, P.normal_mu(m, s)) for w, m, s in zip(self.weights, self.locs, self.scales, strict=True)]
-
-    def logpdf(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        terms = [math.log(w) + stats.norm.logpdf(x, m, s)
-                 for w, m, s in zip(self.weights, self.locs, self.scales, strict=True) if w > 0]
-        return np.logaddexp.reduce(np.stack(terms), axis=0)
-
-    def pdf(self, x) -> np.ndarray:
-        return np.exp(self.logpdf(x))
-
-    def cdf(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        return sum(w * stats.norm.cdf(x, m, s) for w, m, s in zip(self.weights, self.locs, self.scales, strict=True))
-
-    def sf(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        return sum(w * stats.norm.sf(x, m, s) for w, m, s in zip(self.weights, self.locs, self.scales, strict=True))
-
-    def ppf(self, q) -> np.ndarray:
-        q = np.atleast_1d(np.asarray(q, dtype=float))
-        lo = min(m - 40 * s for m, s in zip(self.locs, self.scales, strict=True))
-        hi = max(m + 40 * s for m, s in zip(self.locs, self.scales, strict=True))
-        out = np.array([optimize.brentq(lambda x, qq=qq: float(self.cdf(x)) - qq, lo, hi, xtol=1e-13)
-                        if 0 < qq < 1 else (-np.inf if qq == 0 else np.inf) for qq in q])
-        return out
-
-    def quantiles(self, qs: Sequence[float] = (0.025, 0.5, 0.975)) -> np.ndarray:
-        return self.ppf(qs)
-
-    def mean(self) -> float:
-        return float(np.dot(self.weights, self.locs))
-
-    def sd(self) -> float:
-        w, m, s = (np.asarray(v) for v in (self.weights, self.locs, self.scales))
-        mean = float(np.dot(w, m))
-        return float(math.sqrt(np.dot(w, s**2 + m**2) - mean**2))
-
-    def rvs(self, size=None, rng=None) -> np.ndarray:
-        rng = np.random.default_rng(rng)
-        n = int(np.prod(size)) if size is not None else 1
-        j = rng.choice(len(self.weights), size=n, p=self.weights)
-        x = rng.normal(np.asarray(self.locs)[j], np.asarray(self.scales)[j])
-        return x.reshape(size) if size is not None else x[0]
-
-    def to_pymc(self, name: str):
-        import pymc as pm
-
-        if len(self.weights) == 1:
-            return pm.Normal(name, mu=self.locs[0], sigma=self.scales[0])
-        return pm.NormalMixture(name, w=np.asarray(self.weights), mu=np.asarray(self.locs),
-                                sigma=np.asarray(self.scales))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "family": self.family, "params": self.params, "target": self.target,
-                "citation": self.citation, "spec": self.spec, "description": self.description}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> NormalMixturePrior:
-        p = d["params"]
-        return cls(tuple(p["weights"]), tuple(p["locs"]), tuple(p["scales"]), name=d.get("name", "normal-mixture"),
-                   citation=d.get("citation", ""), description=d.get("description", ""))
-
-    def summary(self, qs: Sequence[float] = (0.025, 0.5, 0.975)) -> str:
-        qv = " / ".join(f"{v:.3g}" for v in self.quantiles(qs))
-        return f"{self.spec}: mu ~ normal mixture; {'/'.join(f'{100 * q:g}' for q in qs)}% = {qv}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,7 +162,7 @@ def fit_location(x: np.ndarray, *, allow_mixture: bool = True) -> dict[str, Any]
     """Normal (moments) or two-component normal mixture (EM) approximation of draws of mu."""
     x = np.asarray(x, dtype=float)
     mean, sd = float(np.mean(x)), float(np.std(x, ddof=1))
-    normal = NormalMixturePrior((1.0,), (mean,), (sd,))
+    normal = P.normal_mu(mean, sd)
     qe, mx, mx_sd = _quantile_error(x, stats.norm(mean, sd).ppf)
     cands = {"normal": mx_sd}
     best = ("normal", {"loc": mean, "scale": sd}, qe, mx, mx_sd, normal)
@@ -289,7 +171,7 @@ def fit_location(x: np.ndarray, *, allow_mixture: bool = True) -> dict[str, Any]
         # than tens of thousands of draws, and deterministic.
         n = min(len(x), 2000)
         w, m, s = _em_two_normals(np.quantile(x, (np.arange(n) + 0.5) / n))
-        mix = NormalMixturePrior(tuple(w), tuple(m), tuple(s))
+        mix = P.normal_mixture_mu(w, m, s)
         qe2, mx2, mx2_sd = _quantile_error(x, mix.ppf)
         cands["normal-mixture"] = mx2_sd
         if mx2_sd < mx_sd:
@@ -300,55 +182,10 @@ def fit_location(x: np.ndarray, *, allow_mixture: bool = True) -> dict[str, Any]
                     "kl_estimate": _kl_estimate(x, dist.logpdf), "candidates": cands}}
 
 
-def _gamma_available() -> bool:
-    """Always true: the registry's own gamma family when it has one, else :class:`GammaTauPrior`."""
-    return True
-
-
-class GammaTauPrior(P.Prior):
-    """Gamma(shape, rate) prior on tau, for registries without a gamma family.
-
-    Density :math:`p(\tau) = rate^{shape} \tau^{shape-1} e^{-rate \tau} / \\Gamma(shape)`.
-    A subclass of :class:`~vfsynth.models.priors.Prior` so the exact engine and the models
-    accept it; only the family-specific pieces (validation, density, SciPy and PyMC forms)
-    are added here. Fitted tau posteriors with mass near 0 are matched far better by a gamma
-    (shape >= 1 keeps positive density at 0) than by a log-normal or inverse-gamma.
-    """
-
-    def __post_init__(self) -> None:
-        params = {k: float(v) for k, v in dict(self.params).items()}
-        if set(params) != {"shape", "rate"} or not all(math.isfinite(v) and v > 0 for v in params.values()):
-            raise ValueError(f"gamma tau prior needs finite shape > 0 and rate > 0, got {params}")
-        if self.target != "tau" or self.family != "gamma":
-            raise ValueError("GammaTauPrior is a tau prior of family 'gamma'")
-        object.__setattr__(self, "params", params)
-        if not self.spec:
-            object.__setattr__(self, "spec", f"gamma:{params['shape']:.6g},{params['rate']:.6g}")
-
-    def __hash__(self) -> int:
-        return hash(json.dumps(self.to_dict(), sort_keys=True))
-
-    def _make_frozen(self):
-        return stats.gamma(self.params["shape"], scale=1.0 / self.params["rate"])
-
-    def logpdf(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = self._frozen().logpdf(x)
-        return np.where(x >= 0, out, -np.inf)
-
-    def to_pymc(self, name: str):
-        import pymc as pm
-
-        return pm.Gamma(name, alpha=self.params["shape"], beta=self.params["rate"])
-
-
 def gamma_tau_prior(shape: float, rate: float, description: str = "") -> P.Prior:
-    """A gamma tau prior: the registry's family if it exists, else :class:`GammaTauPrior`."""
-    if "gamma" in P.TAU_FAMILIES:
-        return P.user_prior("gamma", target="tau", shape=shape, rate=rate)
-    return GammaTauPrior(name="exported", family="gamma", params={"shape": shape, "rate": rate}, target="tau",
-                         citation="vfsynth prior export", description=description)
+    """Gamma(shape, rate) prior on tau from an exported fit: the registry family
+    (:func:`vfsynth.models.priors.gamma_tau`), named ``exported``."""
+    return P.gamma_tau(shape, rate, name="exported", citation="vfsynth prior export", description=description)
 
 
 _MATCH_QS = np.linspace(0.01, 0.99, 99)
@@ -375,8 +212,8 @@ def _quantile_match(x: np.ndarray, make, theta0: np.ndarray):
 
 
 def fit_scale(x: np.ndarray) -> dict[str, Any]:
-    """Approximate draws of tau (> 0) by log-normal, inverse-gamma, half-normal and — when the
-    prior registry has the family — gamma distributions, each fitted by quantile matching
+    """Approximate draws of tau (> 0) by log-normal, inverse-gamma, half-normal and gamma
+    distributions, each fitted by quantile matching
     (:func:`_quantile_match`, started from the maximum-likelihood / moment fit); the family with
     the smallest worst quantile error (2.5/25/50/75/97.5%, in posterior SDs) is chosen."""
     x = np.asarray(x, dtype=float)
@@ -811,8 +648,7 @@ def _location_prior(entry: dict, robust: dict | None, alpha: float):
     if len(w) == 1:
         return P.Prior(name="exported", family="normal", params={"loc": m[0], "scale": s[0]}, target="mu",
                        citation="vfsynth prior export", description=desc)
-    return NormalMixturePrior(tuple(w), tuple(m), tuple(s), citation="vfsynth prior export; Schmidli et al. (2014)",
-                              description=desc)
+    return P.normal_mixture_mu(w, m, s, citation="vfsynth prior export; Schmidli et al. (2014)", description=desc)
 
 
 def _scale_prior(entry: dict, alpha: float) -> P.Prior:
@@ -858,7 +694,8 @@ class PriorSet:
         return cands[0]
 
     def mu_prior(self, label: str | None = None, *, robust: float | None = None, power_alpha: float | None = None):
-        """The mu prior (Prior, or NormalMixturePrior when mixture / robust)."""
+        """The mu prior: a normal, or a ``normal-mixture`` :class:`~vfsynth.models.priors.Prior`
+        when the export is a mixture or a robust component is added."""
         rob = self.obj.get("robust") if robust is None else ({"weight": robust, "scale": None} if robust > 0 else None)
         alpha = self.obj.get("power_alpha", 1.0) if power_alpha is None else power_alpha
         if not 0 < alpha <= 1:

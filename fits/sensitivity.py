@@ -35,11 +35,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.fits.batched import loso_weights, marginal_loglik, run_batched
 from vfsynth.fits.compare import T_NU, json_records, resolve_table
 
 THRESHOLDS = (0.5, 0.95)
+#: Median of the standard half-normal distribution, Phi^-1(0.75).
+HN_MEDIAN = 0.6744897501960817
 LOG_SMD_PER_LOGOR = math.log(math.sqrt(3.0) / math.pi)
 
 
@@ -69,22 +72,27 @@ def _rescaled(prior, shift: float, label: str):
     )
 
 
-def prior_set(table: EffectTable) -> list[PriorChoice]:
+def prior_set(table: EffectTable, tau_prior=None, mu_prior=None) -> list[PriorChoice]:
     """The suitable registry priors for ``table``'s measure, default first.
+
+    ``tau_prior`` / ``mu_prior`` (Prior or spec) replace the registry defaults as the
+    reference row (and as the fixed partner of the varied prior in the other rows).
 
     Tau priors (with the default mu prior): half-normal 0.25 / 0.5 / 1, half-Cauchy(0.5),
     Turner 2015 mental-health non-pharmacological (log OR; rescaled for SMD), Rhodes 2015
     subjective non-pharmacological (SMD; rescaled for log OR), Bartoš et al. developmental
     (this review's Cochrane group; SMD or log OR), unit-information HN(UISD/4).
     Mu priors (with the default tau prior): flat, Bartoš developmental Student-t,
-    unit-information N(0, UISD/2). For MD (no scale-free priors) the half-normal scales are
-    multiples (1/8, 1/4, 1/2) of the unit-information SD and the empirical priors are skipped.
+    unit-information N(0, UISD/2). For MD (no scale-free priors) the empirical priors are
+    skipped and the half-normal scales are multiples (1/8, 1/4, 1/2) of the unit-information
+    SD, or, without sample sizes, (1/2, 1, 2) times the scale implied by the reference tau
+    prior's median (that of a half-normal with the same median), plus a half-Cauchy at 1x.
     """
+    from vfsynth.fits.compare import _default_priors
     from vfsynth.models import priors as P
 
     m = table.measure
-    tau0 = P.default_tau_prior(m, outcome=table.outcome, table=table)
-    mu0 = P.default_mu_prior(m)
+    tau0, mu0 = _default_priors(table, tau_prior, mu_prior)
     out = [PriorChoice(f"default: tau {tau0.spec}, mu {mu0.spec}", tau0, mu0, "default")]
     taus: list[tuple[str, object]] = []
     if m in ("SMD", "logOR"):
@@ -102,11 +110,17 @@ def prior_set(table: EffectTable) -> list[PriorChoice]:
         taus.append((f"bartos:developmental:{m}", P.bartos_prior("developmental", m)))
         taus.append(("unit-information", P.unit_information_prior(m, table=table)))
     else:
-        ui = P.unit_information_prior(m, table=table)
-        uisd = ui.params["scale"] / 0.25
-        for f in (0.125, 0.25, 0.5):
-            taus.append((f"half-normal:{uisd * f:.3g} (UISD x {f:g})", P.half_normal(uisd * f)))
-        taus.append((f"half-cauchy:{uisd * 0.25:.3g}", P.half_cauchy(uisd * 0.25)))
+        try:
+            ui = P.unit_information_prior(m, table=table)
+            uisd = ui.params["scale"] / 0.25
+            for f in (0.125, 0.25, 0.5):
+                taus.append((f"half-normal:{uisd * f:.3g} (UISD x {f:g})", P.half_normal(uisd * f)))
+            taus.append((f"half-cauchy:{uisd * 0.25:.3g}", P.half_cauchy(uisd * 0.25)))
+        except ValueError:  # no sample sizes: scale the grid on the reference prior
+            base = float(tau0.quantiles([0.5])[0]) / HN_MEDIAN
+            for f in (0.5, 1.0, 2.0):
+                taus.append((f"half-normal:{base * f:.3g} (x {f:g})", P.half_normal(base * f)))
+            taus.append((f"half-cauchy:{base:.3g}", P.half_cauchy(base)))
     for lab, p in taus:
         if p.spec == tau0.spec:
             continue
@@ -176,6 +190,8 @@ def prior_grid(
     model: str = "random-effects",
     engine: str = "exact",
     priors: list[PriorChoice] | None = None,
+    tau_prior=None,
+    mu_prior=None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -185,6 +201,9 @@ def prior_grid(
     joint_kwargs: dict | None = None,
 ) -> pd.DataFrame:
     """Posterior summaries of one analysis under each prior of :func:`prior_set`.
+
+    ``tau_prior`` / ``mu_prior`` set the reference (default) row; ``priors`` overrides the
+    whole grid.
 
     Returns
     -------
@@ -198,7 +217,7 @@ def prior_grid(
     """
     table = resolve_table(data, outcome, timepoint)
     engine = _check_engine(engine, model)
-    choices = priors if priors is not None else prior_set(table)
+    choices = priors if priors is not None else prior_set(table, tau_prior, mu_prior)
     rows = []
     if engine == "exact":
         for c in choices:
@@ -236,7 +255,10 @@ def prior_grid(
     return df
 
 
-def prior_dependence(grid: pd.DataFrame, column: str = "p_benefit", thresholds=THRESHOLDS) -> list[str]:
+def prior_dependence(
+    grid: pd.DataFrame, column: str = "p_benefit", thresholds=THRESHOLDS, reference: str = "default prior",
+    what: str | None = None,
+) -> list[str]:
     """Messages for every threshold that :math:`P(\\mu>0)` crosses across the prior grid.
 
     A conclusion ("probably beneficial": P > 0.5; "beneficial with high probability":
@@ -255,7 +277,7 @@ def prior_dependence(grid: pd.DataFrame, column: str = "p_benefit", thresholds=T
             other = grid.loc[above != (p0 > t), "prior"].tolist()
             side = "above" if p0 > t else "at or below"
             out.append(
-                f"{column} crosses {t:g}: default prior gives {p0:.3f} ({side} {t:g}); "
+                f"{what or column} crosses {t:g}: {reference} gives {p0:.3f} ({side} {t:g}); "
                 f"on the other side: {', '.join(other)}"
             )
     return out
@@ -316,7 +338,10 @@ def influence(
     df["engine"] = eng
     df.attrs["outcome"] = table.outcome
     df.attrs["timepoint"] = table.timepoint
-    df.attrs["flags"] = prior_dependence(df.rename(columns={"omitted": "prior"}).assign(varies=["default"] + ["loso"] * table.k))
+    df.attrs["flags"] = prior_dependence(
+        df.rename(columns={"omitted": "prior"}).assign(varies=["default"] + ["loso"] * table.k),
+        reference="all studies", what="P(benefit) with one study left out",
+    )
     return df
 
 
@@ -339,6 +364,7 @@ def power_scaling_tree(
     :mod:`vfsynth.fits.compare`), whose sum is the likelihood that is power-scaled.
     """
     import xarray as xr
+
     from vfsynth.fits.compare import fit_marginal, study_loglik
 
     dt = fit_marginal(table, model, tau_prior, mu_prior, draws=draws, tune=tune, chains=chains, seed=seed)
@@ -373,6 +399,7 @@ def power_scaling(
     likelihood"; threshold 0.05).
     """
     from arviz_stats import psense_summary
+
     from vfsynth.fits.compare import _default_priors
 
     table = resolve_table(data, outcome, timepoint)

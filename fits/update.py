@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 from scipy import optimize
-from vfsynth.fits.prior_export import NormalMixturePrior, PriorSet, read_priors
+
+from vfsynth.fits.prior_export import PriorSet, read_priors
 
 LEVEL_QS = (0.025, 0.5, 0.975)
 
@@ -155,7 +156,7 @@ def exact_posterior(table_or_y, se=None, *, tau_prior, mu_prior):
     """:func:`~vfsynth.fits.exact.nnhm_exact`, extended to normal-mixture mu priors."""
     from vfsynth.fits.exact import nnhm_exact
 
-    if isinstance(mu_prior, NormalMixturePrior):
+    if getattr(mu_prior, "family", None) == "normal-mixture":
         return MixtureExact([(w, nnhm_exact(table_or_y, se, tau_prior=tau_prior, mu_prior=comp))
                              for w, comp in mu_prior.components()])
     return nnhm_exact(table_or_y, se, tau_prior=tau_prior, mu_prior=mu_prior)

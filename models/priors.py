@@ -25,9 +25,21 @@ On ``tau`` (the between-study standard deviation, ``tau > 0``):
     as in Bartoš et al.'s empirical priors).
 ``uniform`` (``low``, ``high``)
     :math:`\\tau \\sim U(low, high)`.
+``gamma`` (``shape`` ``a``, ``rate`` ``r``)
+    :math:`p(\\tau) = \\frac{r^a}{\\Gamma(a)} \\tau^{a-1} e^{-r\\tau}` (mean ``a/r``; positive
+    density at 0 when ``a = 1``, zero when ``a > 1``). Exported tau posteriors with mass near
+    0 are matched far better by a gamma than by a log-normal (:mod:`vfsynth.fits.prior_export`).
 
-On ``mu``: ``normal`` (``loc``, ``scale``), ``student-t`` (``df``, ``loc``, ``scale``) and the
-improper ``flat`` prior (density 1; no CDF, quantiles or draws).
+On ``mu``: ``normal`` (``loc``, ``scale``), ``student-t`` (``df``, ``loc``, ``scale``), the
+improper ``flat`` prior (density 1; no CDF, quantiles or draws) and
+
+``normal-mixture`` (lists ``weights`` ``w_j``, ``locs`` ``m_j``, ``scales`` ``s_j``)
+    :math:`p(\\mu) = \\sum_j w_j N(\\mu; m_j, s_j^2)`, weights >= 0 summing to 1: the robust
+    mixture priors of Schmidli, Gsteiger, Roychoudhury, O'Hagan, Spiegelhalter &
+    Neuenschwander (2014), *Robust meta-analytic-predictive priors in clinical trials with
+    historical control information*, *Biometrics* 70(4):1023–1032 (R package RBesT). Quantiles
+    are found by root-finding on the mixture CDF, which is bracketed exactly by the
+    components' own quantiles.
 
 Registry (all cited)
 --------------------
@@ -100,11 +112,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 __all__ = [
     "GRAMMAR",
@@ -116,9 +128,11 @@ __all__ = [
     "default_tau_prior",
     "describe_defaults",
     "flat_mu",
+    "gamma_tau",
     "half_cauchy",
     "half_normal",
     "list_priors",
+    "normal_mixture_mu",
     "normal_mu",
     "parse_prior",
     "rhodes_prior",
@@ -140,13 +154,19 @@ TAU_FAMILIES: dict[str, tuple[str, ...]] = {
     "log-t": ("df", "m", "s"),
     "inverse-gamma": ("shape", "scale"),
     "uniform": ("low", "high"),
+    "gamma": ("shape", "rate"),
 }
 MU_FAMILIES: dict[str, tuple[str, ...]] = {
     "normal": ("loc", "scale"),
     "student-t": ("df", "loc", "scale"),
     "flat": (),
+    "normal-mixture": ("weights", "locs", "scales"),
 }
 FAMILIES: dict[str, tuple[str, ...]] = {**TAU_FAMILIES, **MU_FAMILIES}
+#: Families whose parameters are lists (one entry per mixture component), not numbers.
+LIST_FAMILIES = frozenset({"normal-mixture"})
+#: Tolerance on ``sum(weights) == 1`` for mixtures (as in the vfsynth-priors/1 file format).
+WEIGHT_SUM_TOL = 1e-6
 
 GRAMMAR = """\
 Prior specifications (case-insensitive; numbers are plain decimals):
@@ -157,6 +177,7 @@ Prior specifications (case-insensitive; numbers are plain decimals):
     log-t:DF,M,S                      log(tau) ~ t_DF(M, S)
     inverse-gamma:A,B                 tau ~ InvGamma(shape A, scale B)
     uniform:LOW,HIGH                  tau ~ U(LOW, HIGH)
+    gamma:SHAPE,RATE                  tau ~ Gamma(SHAPE, rate RATE)   (mean SHAPE/RATE)
     turner:OUTCOME[:COMPARISON]       Turner et al. 2015 (log OR); OUTCOME one of
                                       general, mental-health, subjective, quality-of-life,
                                       physical-health, adverse-events, withdrawals;
@@ -173,6 +194,10 @@ Prior specifications (case-insensitive; numbers are plain decimals):
     normal:LOC,SCALE                  mu ~ N(LOC, SCALE^2)
     student-t:DF,LOC,SCALE            mu ~ t_DF(LOC, SCALE)
     flat                              improper uniform prior
+    normal-mixture:W1,M1,S1;W2,M2,S2[;...]
+                                      mu ~ sum_j Wj N(Mj, Sj^2), weights >= 0 summing to 1
+                                      (robust mixture, Schmidli et al. 2014; quote the ';'
+                                      in a shell)
     bartos:GROUP[:MEASURE]            Bartos et al. empirical Student-t prior on mu
     ui[:FRACTION]                     N(0, FRACTION x UISD), FRACTION default 0.5
 """
@@ -242,13 +267,20 @@ class Prior:
                 f"valid: {', '.join(allowed)}"
             )
         need = allowed[self.family]
-        params = {k: float(v) for k, v in dict(self.params).items()}
-        if set(params) != set(need):
-            raise ValueError(f"{self.family} prior needs parameters {need}, got {tuple(params)}")
+        raw = dict(self.params)
+        if set(raw) != set(need):
+            raise ValueError(f"{self.family} prior needs parameters {need}, got {tuple(raw)}")
+        if self.family in LIST_FAMILIES:
+            params = _mixture_params(self.family, raw)
+            object.__setattr__(self, "params", params)
+            if not self.spec:
+                object.__setattr__(self, "spec", _family_spec(self.family, params))
+            return
+        params = {k: float(v) for k, v in raw.items()}
         for k, v in params.items():
             if not math.isfinite(v):
                 raise ValueError(f"{self.family} prior parameter {k} must be finite, got {v}")
-        for k in ("scale", "s", "df", "shape"):
+        for k in ("scale", "s", "df", "shape", "rate"):
             if k in params and params[k] <= 0:
                 raise ValueError(f"{self.family} prior parameter {k} must be > 0, got {params[k]}")
         if self.family == "uniform" and not (0 <= params["low"] < params["high"]):
@@ -267,7 +299,7 @@ class Prior:
         return self.family != "flat"
 
     def _frozen(self):
-        """SciPy frozen distribution on the target scale (None for log-t and flat), cached."""
+        """SciPy frozen distribution on the target scale (None for log-t, normal-mixture and flat), cached."""
         cached = self.__dict__.get("_scipy")
         if cached is None:
             cached = self._make_frozen()
@@ -287,6 +319,8 @@ class Prior:
             return stats.invgamma(p["shape"], scale=p["scale"])
         if f == "uniform":
             return stats.uniform(loc=p["low"], scale=p["high"] - p["low"])
+        if f == "gamma":
+            return stats.gamma(p["shape"], scale=1.0 / p["rate"])
         if f == "normal":
             return stats.norm(loc=p["loc"], scale=p["scale"])
         if f == "student-t":
@@ -296,6 +330,72 @@ class Prior:
     def _require_proper(self, what: str) -> None:
         if not self.is_proper:
             raise ValueError(f"the flat prior is improper: it has no {what}")
+
+    def _mix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normal-mixture components with positive weight: (weights / sum, locs, scales), cached.
+
+        Renormalising makes every density integrate to exactly 1 even when the stored weights
+        sum to 1 only within :data:`WEIGHT_SUM_TOL` (e.g. after a JSON round trip of EM output).
+        """
+        cached = self.__dict__.get("_mixture")
+        if cached is None:
+            p = self.params
+            w = np.asarray(p["weights"], dtype=float)
+            keep = w > 0
+            cached = (w[keep] / w[keep].sum(), np.asarray(p["locs"], dtype=float)[keep],
+                      np.asarray(p["scales"], dtype=float)[keep])
+            object.__setattr__(self, "_mixture", cached)  # not a field: ignored by eq / to_dict
+        return cached
+
+    def components(self) -> list[tuple[float, Prior]]:
+        """``[(w_j, N(m_j, s_j^2) prior), ...]`` for a normal mixture; ``[(1.0, self)]`` otherwise.
+
+        Lets conjugate code treat every prior as a (possibly one-term) mixture: the posterior
+        under a mixture prior is the mixture of the per-component posteriors with weights
+        ``w_j p_j(y) / sum_l w_l p_l(y)`` (Dallal & Hall 1983; Schmidli et al. 2014).
+        """
+        if self.family != "normal-mixture":
+            return [(1.0, self)]
+        p = self.params
+        return [(w, normal_mu(m, s)) for w, m, s in zip(p["weights"], p["locs"], p["scales"], strict=True)]
+
+    def _mixture_quantile(self, lower: float, upper: float) -> float:
+        """The x with ``cdf(x) = lower`` (equivalently ``sf(x) = upper = 1 - lower``).
+
+        Root-finding (Brent) on the log CDF when ``lower <= 1/2`` and on the log survival
+        function otherwise, so tail quantiles keep full relative precision. The root is
+        bracketed exactly: at ``min_j (m_j + s_j z)`` every component's CDF is ``<= lower``
+        and at ``max_j (m_j + s_j z)`` every one is ``>= lower`` (``z`` the standard normal
+        quantile), hence so is their weighted average.
+        """
+        if not (0.0 <= lower <= 1.0) or math.isnan(lower):
+            return math.nan
+        if lower == 0.0:
+            return -math.inf
+        if upper == 0.0:
+            return math.inf
+        w, m, s = self._mix()
+        use_lower = lower <= 0.5
+        z = float(special.ndtri(lower)) if use_lower else -float(special.ndtri(upper))
+        lo, hi = float(np.min(m + s * z)), float(np.max(m + s * z))
+        if use_lower:
+            target = math.log(lower)
+
+            def f(x: float) -> float:
+                return float(special.logsumexp(special.log_ndtr((x - m) / s), b=w)) - target
+        else:
+            target = math.log(upper)
+
+            def f(x: float) -> float:
+                return target - float(special.logsumexp(special.log_ndtr((m - x) / s), b=w))
+        if lo == hi:
+            return lo
+        flo, fhi = f(lo), f(hi)
+        if flo >= 0.0:
+            return lo
+        if fhi <= 0.0:
+            return hi
+        return float(optimize.brentq(f, lo, hi, xtol=1e-14 * float(np.min(s)), maxiter=200))
 
     def logpdf(self, x) -> np.ndarray:
         """Log density on the target scale (Jacobian included for log-scale families).
@@ -308,6 +408,10 @@ class Prior:
         f = self.family
         if f == "flat":
             return np.zeros_like(x)
+        if f == "normal-mixture":
+            w, m, s = self._mix()
+            z = (x[..., None] - m) / s
+            return special.logsumexp(-0.5 * z**2 - np.log(s), b=w, axis=-1) - 0.5 * _LOG2PI
         if f in ("normal", "student-t"):
             z = (x - p["loc"]) / p["scale"]
             if f == "normal":
@@ -334,6 +438,11 @@ class Prior:
             elif f == "uniform":
                 pos = (x >= p["low"]) & (x <= p["high"])
                 out = np.full(x.shape, -math.log(p["high"] - p["low"]))
+            elif f == "gamma":
+                a, r = p["shape"], p["rate"]
+                pos = x >= 0  # density at 0: r (a = 1), 0 (a > 1), +inf (a < 1); xlogy gets all three
+                x0 = np.where(pos, x, 0.0)
+                out = a * math.log(r) - special.gammaln(a) + special.xlogy(a - 1.0, x0) - r * x0
             else:  # pragma: no cover - __post_init__ validates family
                 raise AssertionError(f)
         return np.where(pos, out, -np.inf)
@@ -352,6 +461,9 @@ class Prior:
                 lx = np.log(np.where(x > 0, x, np.nan))
                 out = stats.t.cdf((lx - p["m"]) / p["s"], p["df"])
             return np.where(x > 0, out, 0.0)
+        if self.family == "normal-mixture":
+            w, m, s = self._mix()
+            return special.ndtr((x[..., None] - m) / s) @ w
         return self._frozen().cdf(x)
 
     def sf(self, x) -> np.ndarray:
@@ -364,6 +476,9 @@ class Prior:
                 lx = np.log(np.where(x > 0, x, np.nan))
                 out = stats.t.sf((lx - p["m"]) / p["s"], p["df"])
             return np.where(x > 0, out, 1.0)
+        if self.family == "normal-mixture":
+            w, m, s = self._mix()
+            return special.ndtr((m - x[..., None]) / s) @ w
         return self._frozen().sf(x)
 
     def ppf(self, q) -> np.ndarray:
@@ -373,6 +488,9 @@ class Prior:
         if self.family == "log-t":
             p = self.params
             return np.exp(p["m"] + p["s"] * stats.t.ppf(q, p["df"]))
+        if self.family == "normal-mixture":
+            out = [self._mixture_quantile(float(v), 1.0 - float(v)) for v in q.ravel()]
+            return np.asarray(out, dtype=float).reshape(q.shape)
         return self._frozen().ppf(q)
 
     def isf(self, q) -> np.ndarray:
@@ -382,6 +500,9 @@ class Prior:
         if self.family == "log-t":
             p = self.params
             return np.exp(p["m"] + p["s"] * stats.t.isf(q, p["df"]))
+        if self.family == "normal-mixture":
+            out = [self._mixture_quantile(1.0 - float(v), float(v)) for v in q.ravel()]
+            return np.asarray(out, dtype=float).reshape(q.shape)
         return self._frozen().isf(q)
 
     def quantiles(self, qs: Sequence[float] = (0.025, 0.5, 0.975)) -> np.ndarray:
@@ -400,7 +521,26 @@ class Prior:
             return math.inf
         if self.family == "student-t" and p["df"] <= 1:
             return math.nan
+        if self.family == "normal-mixture":
+            w, m, _ = self._mix()
+            return float(w @ m)
         return float(self._frozen().mean())
+
+    def sd(self) -> float:
+        """Prior standard deviation (``inf`` where the variance does not exist, ``nan`` where the
+        mean does not). Normal mixture: :math:`\\sqrt{\\sum_j w_j (s_j^2 + m_j^2) - \\bar m^2}`."""
+        self._require_proper("standard deviation")
+        p = self.params
+        f = self.family
+        if f in ("log-t", "half-cauchy") or (f == "inverse-gamma" and p["shape"] <= 2):
+            return math.inf
+        if f == "student-t":
+            return math.nan if p["df"] <= 1 else (math.inf if p["df"] <= 2 else float(self._frozen().std()))
+        if f == "normal-mixture":
+            w, m, s = self._mix()
+            mean = float(w @ m)
+            return float(math.sqrt(max(float(w @ (s**2 + m**2)) - mean**2, 0.0)))
+        return float(self._frozen().std())
 
     def rvs(self, size=None, rng: np.random.Generator | int | None = None) -> np.ndarray:
         """Random draws (``rng`` a Generator or a seed)."""
@@ -409,6 +549,11 @@ class Prior:
         if self.family == "log-t":
             p = self.params
             return np.exp(p["m"] + p["s"] * rng.standard_t(p["df"], size=size))
+        if self.family == "normal-mixture":
+            # component label, then a normal draw from that component
+            w, m, s = self._mix()
+            j = rng.choice(len(w), size=size, p=w)
+            return rng.normal(m[j], s[j])
         return self._frozen().rvs(size=size, random_state=rng)
 
     # -- PyMC ------------------------------------------------------------------------------
@@ -417,7 +562,10 @@ class Prior:
 
         Returns a tensor on the tau (or mu) scale. The log-t family registers a latent
         ``f"{name}_log"`` ~ StudentT on log tau and a ``pm.Deterministic(name, exp(.))``;
-        every other family is a single PyMC random variable named ``name``.
+        every other family is a single PyMC random variable named ``name`` (gamma:
+        ``pm.Gamma(alpha=shape, beta=rate)``; normal mixture: ``pm.NormalMixture``, whose
+        density sums over the components, so no discrete label is sampled; a one-component
+        mixture is a plain ``pm.Normal``).
         """
         import pymc as pm
 
@@ -436,6 +584,13 @@ class Prior:
             return pm.InverseGamma(name, alpha=p["shape"], beta=p["scale"])
         if f == "uniform":
             return pm.Uniform(name, lower=p["low"], upper=p["high"])
+        if f == "gamma":
+            return pm.Gamma(name, alpha=p["shape"], beta=p["rate"])
+        if f == "normal-mixture":
+            w, m, s = self._mix()
+            if len(w) == 1:
+                return pm.Normal(name, mu=float(m[0]), sigma=float(s[0]))
+            return pm.NormalMixture(name, w=w, mu=m, sigma=s)
         if f == "normal":
             return pm.Normal(name, mu=p["loc"], sigma=p["scale"])
         if f == "student-t":
@@ -450,7 +605,7 @@ class Prior:
         return {
             "name": self.name,
             "family": self.family,
-            "params": dict(self.params),
+            "params": {k: list(v) if isinstance(v, list) else v for k, v in self.params.items()},
             "target": self.target,
             "citation": self.citation,
             "spec": self.spec,
@@ -463,7 +618,7 @@ class Prior:
         return cls(
             name=d["name"],
             family=d["family"],
-            params=dict(d["params"]),
+            params={k: list(v) if isinstance(v, list | tuple) else v for k, v in dict(d["params"]).items()},
             target=d["target"],
             citation=d.get("citation", ""),
             spec=d.get("spec", ""),
@@ -472,7 +627,8 @@ class Prior:
 
     def summary(self, qs: Sequence[float] = (0.025, 0.5, 0.975)) -> str:
         """One line: spec, family, parameters and quantiles."""
-        par = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
+        par = ", ".join(f"{k}=[{', '.join(_fmt(x) for x in v)}]" if isinstance(v, list) else f"{k}={_fmt(v)}"
+                        for k, v in self.params.items())
         if not self.is_proper:
             return f"{self.spec}: {self.target} ~ flat (improper)"
         qv = " / ".join(f"{v:.3g}" for v in self.quantiles(qs))
@@ -480,10 +636,40 @@ class Prior:
         return f"{self.spec}: {self.target} ~ {self.family}({par}); {ql}% = {qv}"
 
 
-def _family_spec(family: str, params: dict[str, float]) -> str:
+def _family_spec(family: str, params: dict[str, Any]) -> str:
     if family == "flat":
         return "flat"
+    if family == "normal-mixture":
+        comps = zip(params["weights"], params["locs"], params["scales"], strict=True)
+        return f"{family}:" + ";".join(",".join(_fmt(v) for v in c) for c in comps)
     return f"{family}:" + ",".join(_fmt(params[k]) for k in FAMILIES[family])
+
+
+def _mixture_params(family: str, raw: dict[str, Any]) -> dict[str, list[float]]:
+    """Validate normal-mixture parameters and return them as lists of floats (weights kept as
+    given, so that ``to_dict`` / ``from_dict`` and the spec round-trip exactly)."""
+    out: dict[str, list[float]] = {}
+    for k in FAMILIES[family]:
+        v = raw[k]
+        if isinstance(v, str | bytes) or not hasattr(v, "__len__"):
+            raise ValueError(f"{family} prior parameter {k} must be a list of numbers, got {v!r}")
+        try:
+            out[k] = [float(x) for x in v]
+        except (TypeError, ValueError):
+            raise ValueError(f"{family} prior parameter {k} must be a list of numbers, got {v!r}") from None
+    n = {len(v) for v in out.values()}
+    if len(n) != 1 or 0 in n:
+        raise ValueError(f"{family} prior needs weights, locs and scales of one (non-zero) length, got "
+                         f"{ {k: len(v) for k, v in out.items()} }")
+    for k, v in out.items():
+        if not all(math.isfinite(x) for x in v):
+            raise ValueError(f"{family} prior parameter {k} must be finite, got {v}")
+    if any(x <= 0 for x in out["scales"]):
+        raise ValueError(f"{family} prior scales must be > 0, got {out['scales']}")
+    w = out["weights"]
+    if any(x < 0 for x in w) or abs(math.fsum(w) - 1.0) > WEIGHT_SUM_TOL:
+        raise ValueError(f"{family} prior weights must be >= 0 and sum to 1 (within {WEIGHT_SUM_TOL:g}), got {w}")
+    return out
 
 
 # --------------------------------------------------------------------------- generic factories
@@ -541,20 +727,67 @@ def student_t_mu(df: float, loc: float = 0.0, scale: float = 1.0, *, citation: s
     )
 
 
+def gamma_tau(shape: float, rate: float, *, name: str = "gamma", citation: str = "", description: str = "") -> Prior:
+    """Gamma prior on tau: :math:`p(\\tau) = rate^{shape}\\tau^{shape-1}e^{-rate\\,\\tau}/\\Gamma(shape)`.
+
+    Mean ``shape/rate``; SciPy ``gamma(shape, scale=1/rate)``, PyMC ``Gamma(alpha=shape, beta=rate)``.
+    Used for exported tau posteriors (:mod:`vfsynth.fits.prior_export`): with ``shape`` near 1
+    it keeps positive density at tau = 0, which a log-normal or inverse-gamma cannot.
+    """
+    return Prior(
+        name=name,
+        family="gamma",
+        params={"shape": shape, "rate": rate},
+        target="tau",
+        citation=citation,
+        description=description or f"tau ~ Gamma(shape {_fmt(shape)}, rate {_fmt(rate)})",
+    )
+
+
+def normal_mixture_mu(weights: Sequence[float], locs: Sequence[float], scales: Sequence[float], *,
+                      name: str = "normal-mixture", citation: str = "", description: str = "") -> Prior:
+    """Normal-mixture prior on mu: :math:`\\mu \\sim \\sum_j w_j N(m_j, s_j^2)`.
+
+    The robust meta-analytic-predictive priors of Schmidli et al. (2014, *Biometrics*
+    70(4):1023–1032; R RBesT ``mixnorm`` / ``robustify``): an informative component plus a
+    vague one with small weight, so that new data in conflict with the prior can override it.
+    Weights must be >= 0 and sum to 1 (within :data:`WEIGHT_SUM_TOL`).
+    """
+    prior = Prior(
+        name=name,
+        family="normal-mixture",
+        params={"weights": weights, "locs": locs, "scales": scales},
+        target="mu",
+        citation=citation or ("Schmidli H, Gsteiger S, Roychoudhury S, O'Hagan A, Spiegelhalter D, Neuenschwander B "
+                              "(2014). Robust meta-analytic-predictive priors in clinical trials with historical "
+                              "control information. Biometrics 70(4):1023-1032."),
+        description=description,
+    )
+    if description:
+        return prior
+    p = prior.params  # validated lists
+    return replace(prior, description="mu ~ " + " + ".join(
+        f"{_fmt(w)} N({_fmt(m)}, sd {_fmt(s)})" for w, m, s in zip(p["weights"], p["locs"], p["scales"], strict=True)))
+
+
 def flat_mu() -> Prior:
     """Improper uniform prior on mu (posterior proper whenever k >= 1 and tau's prior is proper)."""
     return Prior(name="flat", family="flat", params={}, target="mu", description="mu ~ flat (improper uniform)")
 
 
-def user_prior(family: str, target: str | None = None, **params: float) -> Prior:
-    """Any family with user-given parameters, e.g. ``user_prior("lognormal", m=-1.2, s=0.9)``.
+def user_prior(family: str, target: str | None = None, **params: Any) -> Prior:
+    """Any family with user-given parameters, e.g. ``user_prior("lognormal", m=-1.2, s=0.9)``,
+    ``user_prior("gamma", shape=2, rate=8)`` or
+    ``user_prior("normal-mixture", weights=[0.8, 0.2], locs=[0.4, 0.4], scales=[0.1, 2.0])``.
 
-    ``target`` defaults to ``"tau"`` for the tau families and ``"mu"`` for normal / student-t / flat.
+    ``target`` defaults to ``"tau"`` for the tau families and ``"mu"`` for normal / student-t /
+    flat / normal-mixture.
     """
     fam = _norm_key(family)
     fam = {"halfnormal": "half-normal", "halfcauchy": "half-cauchy", "log-normal": "lognormal",
            "invgamma": "inverse-gamma", "inv-gamma": "inverse-gamma", "t": "student-t",
-           "studentt": "student-t", "logt": "log-t"}.get(fam, fam)
+           "studentt": "student-t", "logt": "log-t", "mixture": "normal-mixture",
+           "normalmixture": "normal-mixture"}.get(fam, fam)
     if fam not in FAMILIES:
         raise ValueError(f"unknown prior family {family!r}; valid: {', '.join(FAMILIES)}")
     if target is None:
@@ -901,13 +1134,14 @@ def _numbers(spec: str, body: str, n: int) -> list[float]:
         raise ValueError(f"prior spec {spec!r}: {body!r} is not a list of numbers") from None
 
 
-_TAU_HEADS = ("half-normal", "half-cauchy", "lognormal", "log-t", "inverse-gamma", "uniform",
+_TAU_HEADS = ("half-normal", "half-cauchy", "lognormal", "log-t", "inverse-gamma", "uniform", "gamma",
               "turner", "rhodes", "bartos", "ui", "unit-information")
-_MU_HEADS = ("normal", "student-t", "flat", "bartos", "ui", "unit-information")
+_MU_HEADS = ("normal", "student-t", "flat", "normal-mixture", "bartos", "ui", "unit-information")
 _HEAD_ALIASES = {"hn": "half-normal", "halfnormal": "half-normal", "hc": "half-cauchy",
                  "halfcauchy": "half-cauchy", "log-normal": "lognormal", "ln": "lognormal",
                  "invgamma": "inverse-gamma", "inv-gamma": "inverse-gamma", "ig": "inverse-gamma",
-                 "t": "student-t", "studentt": "student-t", "logt": "log-t", "n": "normal"}
+                 "t": "student-t", "studentt": "student-t", "logt": "log-t", "n": "normal",
+                 "mixture": "normal-mixture", "normalmixture": "normal-mixture", "mix": "normal-mixture"}
 
 
 def parse_prior(spec: str, target: str = "tau", table=None, measure: str | None = None) -> Prior:
@@ -917,7 +1151,8 @@ def parse_prior(spec: str, target: str = "tau", table=None, measure: str | None 
     ----------
     spec : str
         e.g. ``"half-normal:0.5"``, ``"turner:mental-health"``, ``"bartos:developmental:SMD"``,
-        ``"ui"``, ``"normal:0,1"``, ``"student-t:5,0,0.43"``, ``"flat"``.
+        ``"ui"``, ``"normal:0,1"``, ``"student-t:5,0,0.43"``, ``"flat"``, ``"gamma:2,8"``,
+        ``"normal-mixture:0.8,0.4,0.1;0.2,0.4,2"``.
     target : {"tau", "mu"}
     table : EffectTable, optional
         Supplies the measure (Bartoš without a measure, unit-information) and sample sizes
@@ -973,6 +1208,12 @@ def parse_prior(spec: str, target: str = "tau", table=None, measure: str | None 
         if rest:
             raise ValueError(f"prior spec {raw!r}: flat takes no parameters")
         return flat_mu()
+    if head == "normal-mixture":
+        comps = [c for c in rest.split(";")] if rest else []
+        if not comps:
+            raise ValueError(f"prior spec {raw!r}: expected normal-mixture:W1,M1,S1;W2,M2,S2[;...]")
+        w, m, s = zip(*(_numbers(raw, c, 3) for c in comps), strict=True)
+        return normal_mixture_mu(w, m, s)
     values = _numbers(raw, rest, len(FAMILIES[head]))
     params = dict(zip(FAMILIES[head], values, strict=True))
     if head == "half-normal":
@@ -983,6 +1224,8 @@ def parse_prior(spec: str, target: str = "tau", table=None, measure: str | None 
         return normal_mu(**params)
     if head == "student-t":
         return student_t_mu(**params)
+    if head == "gamma":
+        return gamma_tau(**params)
     return Prior(name=head, family=head, params=params, target=target, citation="user-specified",
                  description=f"user-specified {head} prior on {target}")
 
@@ -1002,6 +1245,8 @@ REGISTRY: dict[str, tuple[str, Callable[..., Prior], str]] = {
     "normal": ("mu", normal_mu, "normal(loc, scale) on mu"),
     "student-t": ("mu", student_t_mu, "Student-t(df, loc, scale) on mu"),
     "flat": ("mu", flat_mu, "improper flat prior on mu"),
+    "gamma": ("tau", gamma_tau, "Gamma(shape, rate) on tau (exported posteriors)"),
+    "normal-mixture": ("mu", normal_mixture_mu, "normal mixture on mu (robust MAP priors, Schmidli et al. 2014)"),
 }
 
 

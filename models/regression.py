@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats
+
 from vfsynth.data.effect_table import EffectTable
 
 DEFAULT_CUTPOINTS = (0.025, 0.05, 0.5)

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
 from vfsynth.reports.plots import BENEFIT, HARM, OBS, SHRUNK, _axis_label, _disp, _null  # noqa: E402
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import special, stats
+
 from vfsynth.fits.batched import (
     U_HI,
     U_LO,

@@ -18,6 +18,7 @@ import math
 import numpy as np
 import pytest
 from scipy import integrate, special, stats
+
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.fits.exact import log_marginal_likelihood_given_tau, nnhm_exact
 from vfsynth.models import priors as P
@@ -275,6 +276,84 @@ def test_eight_schools_against_nested_adaptive_quadrature(case):
     assert integral(lambda m, t: m) / z == pytest.approx(post.mu_mean, abs=1e-6)
     assert integral(lambda m, t: t) / z == pytest.approx(post.tau_mean, abs=1e-6)
     assert integral(lambda m, t: float(m > 0)) / z == pytest.approx(post.prob_mu_greater(0.0), abs=1e-6)
+
+
+# ------------------------------------------------------------------ normal-mixture mu prior, gamma tau prior
+
+#: A robust-style mixture in conflict with the SMD data (its informative component sits at -0.1),
+#: so both components keep posterior weight (~0.06 / 0.94) and the weighting matters.
+MIX = P.normal_mixture_mu((0.7, 0.3), (-0.1, 0.3), (0.08, 0.5))
+#: tau Simpson segments for the mixture checks: fine where the posterior mass is (tau < 1.5)
+MIX_SEGMENTS = ((0.0, 0.3, 1501), (0.3, 1.5, 2401), (1.5, 20.0, 1851))
+
+
+def _simpson_cdf_mu(bf, x):
+    """Brute-force marginal CDF of mu at a grid node x with an even index: composite Simpson of
+    the marginal density (itself Simpson over tau) on [mu_lo, x] (error O(h^4), no interpolation)."""
+    mu = bf["_mu"]
+    h = mu[1] - mu[0]
+    j = int(round((x - mu[0]) / h))
+    assert j % 2 == 0 and abs(mu[j] - x) < 1e-12
+    dens_mu = bf["_p"].sum(0) / _simpson_weights(len(mu), h)
+    return float(_simpson_weights(j + 1, h) @ dens_mu[: j + 1])
+
+
+def test_marginal_likelihood_given_tau_mixture_prior_is_mixture_of_multivariate_normals():
+    """p(y | tau) under sum_j w_j N(m_j, v_j) = sum_j w_j N(y; m_j 1, diag(s^2 + tau^2) + v_j 1 1')."""
+    for tau in (0.0, 0.2, 1.0):
+        parts = [math.log(w) + stats.multivariate_normal(mean=np.full(len(Y_SMD), m),
+                                                         cov=np.diag(S_SMD**2 + tau**2) + s**2).logpdf(Y_SMD)
+                 for w, m, s in zip(*(MIX.params[k] for k in ("weights", "locs", "scales")), strict=True)]
+        got = log_marginal_likelihood_given_tau(Y_SMD, S_SMD, tau, MIX)[0]
+        assert got == pytest.approx(float(special.logsumexp(parts)), rel=1e-12)
+
+
+@pytest.mark.parametrize("tau_prior", [P.half_normal(0.5), P.gamma_tau(2.0, 8.0), P.gamma_tau(1.0, 4.0)],
+                         ids=lambda p: p.spec)
+def test_normal_mixture_mu_prior_against_weighted_2d_quadrature(tau_prior):
+    """Mixture prior on mu: the exact engine equals the combination of per-component brute-force
+    2-D quadratures (Simpson over (mu, tau), no analytic step) with posterior weights
+    w_j Z_j / sum_l w_l Z_l (Z_j the component's evidence), to 1e-6. The gamma tau priors
+    (zero / positive density at tau = 0) are checked by the same quadrature."""
+    bfs = [brute_force(tau_prior, comp.logpdf, tau_segments=MIX_SEGMENTS, mu_lo=-1.0, mu_hi=1.5, nm=1001,
+                       y=Y_SMD, se=S_SMD) for _w, comp in MIX.components()]
+    logw = np.log(MIX.params["weights"]) + np.array([b["log_ml"] for b in bfs])
+    pw = np.exp(logw - special.logsumexp(logw))
+    ref = {"log_ml": float(special.logsumexp(logw)),
+           "mu_mean": float(pw @ [b["mu_mean"] for b in bfs]),
+           "tau_mean": float(pw @ [b["tau_mean"] for b in bfs]),
+           "p_mu_pos": float(pw @ [1.0 - _simpson_cdf_mu(b, 0.0) for b in bfs])}
+    ref["mu_sd"] = math.sqrt(float(pw @ [b["mu_sd"] ** 2 + b["mu_mean"] ** 2 for b in bfs]) - ref["mu_mean"] ** 2)
+    ref["tau_sd"] = math.sqrt(float(pw @ [b["tau_sd"] ** 2 + b["tau_mean"] ** 2 for b in bfs]) - ref["tau_mean"] ** 2)
+    assert 0.02 < pw[0] < 0.98  # both components matter
+
+    post = nnhm_exact(Y_SMD, S_SMD, tau_prior, MIX)
+    got = {"log_ml": post.log_marginal_likelihood, "mu_mean": post.mu_mean, "mu_sd": post.mu_sd,
+           "tau_mean": post.tau_mean, "tau_sd": post.tau_sd, "p_mu_pos": post.prob_mu_greater(0.0)}
+    for key, want in ref.items():
+        assert got[key] == pytest.approx(want, abs=1e-6), key
+    # the whole CDF of mu, hence its quantiles: weighted component CDFs at Simpson panel ends
+    for x in (-0.1, 0.1, 0.2, 0.3, 0.4):
+        want = float(pw @ [_simpson_cdf_mu(b, x) for b in bfs])
+        assert float(post.mu_cdf(x)[0]) == pytest.approx(want, abs=1e-6), x
+    np.testing.assert_allclose(post.mu_cdf(post.mu_quantiles((0.025, 0.5, 0.975))), [0.025, 0.5, 0.975], atol=1e-10)
+
+    # and it is the mixture of the engine's own per-component posteriors, weighted by their
+    # evidences (conjugate mixture updating), to rounding
+    parts = [nnhm_exact(Y_SMD, S_SMD, tau_prior, comp) for _w, comp in MIX.components()]
+    lw = np.log(MIX.params["weights"]) + np.array([e.log_marginal_likelihood for e in parts])
+    ew = np.exp(lw - special.logsumexp(lw))
+    assert post.log_marginal_likelihood == pytest.approx(float(special.logsumexp(lw)), abs=1e-9)
+    assert post.mu_mean == pytest.approx(float(ew @ [e.mu_mean for e in parts]), abs=1e-9)
+    assert post.tau_mean == pytest.approx(float(ew @ [e.tau_mean for e in parts]), abs=1e-9)
+    np.testing.assert_allclose(post.theta_mean, ew @ np.array([e.theta_mean for e in parts]), atol=1e-9)
+
+
+def test_single_component_mixture_equals_normal_prior():
+    one = nnhm_exact(Y_SMD, S_SMD, P.half_normal(0.5), P.normal_mixture_mu([1.0], [0.1], [0.4]))
+    ref = nnhm_exact(Y_SMD, S_SMD, P.half_normal(0.5), P.normal_mu(0.1, 0.4))
+    assert one.mu_mean == ref.mu_mean and one.log_marginal_likelihood == ref.log_marginal_likelihood
+    np.testing.assert_array_equal(one.tau_quantiles(), ref.tau_quantiles())
 
 
 # ------------------------------------------------------------------ other properties

@@ -17,6 +17,7 @@ import math
 import numpy as np
 import pytest
 from scipy import integrate, stats
+
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.models import priors as P
 
@@ -154,8 +155,14 @@ def test_unit_information_sd_from_table():
 
 ALL = P.list_priors()
 PROPER = [p for p in ALL if p.is_proper]
+# gamma: shape > 1 (zero density at 0), = 1 (exponential), < 1 (infinite density at 0);
+# normal mixtures: bimodal, robust (informative + vague at one location), three components
+GAMMAS = [P.gamma_tau(2.0, 8.0), P.gamma_tau(1.0, 4.0), P.user_prior("gamma", shape=0.7, rate=3.0)]
+MIXTURES = [P.normal_mixture_mu((0.3, 0.7), (-0.5, 0.6), (0.3, 0.2)),
+            P.normal_mixture_mu((0.8, 0.2), (0.4, 0.4), (0.1, 2.0)),
+            P.user_prior("normal-mixture", weights=[0.25, 0.5, 0.25], locs=[-1.0, 0.5, 3.0], scales=[0.5, 0.3, 1.0])]
 EXTRA = [P.half_cauchy(1.0), P.user_prior("uniform", low=0.0, high=2.0),
-         P.user_prior("log-t", df=3, m=-1.0, s=0.7), P.student_t_mu(3, 0.2, 0.5)]
+         P.user_prior("log-t", df=3, m=-1.0, s=0.7), P.student_t_mu(3, 0.2, 0.5), *GAMMAS, *MIXTURES]
 
 
 @pytest.mark.parametrize("prior", PROPER + EXTRA, ids=lambda p: f"{p.target}:{p.spec}")
@@ -208,7 +215,7 @@ def test_means():
 
 
 @pytest.mark.parametrize("prior", [P.half_normal(0.5), P.turner_prior("mental-health"), P.rhodes_prior("subjective"),
-                                   P.bartos_prior("developmental", "SMD")], ids=lambda p: p.spec)
+                                   P.bartos_prior("developmental", "SMD"), *GAMMAS, *MIXTURES], ids=lambda p: p.spec)
 def test_rvs_match_cdf(prior):
     draws = prior.rvs(20000, rng=np.random.default_rng(20240601))
     assert stats.kstest(draws, prior.cdf).pvalue > 1e-3
@@ -219,7 +226,8 @@ def test_rvs_match_cdf(prior):
 
 PYMC_CASES = [P.half_normal(0.5), P.half_cauchy(0.5), P.turner_prior("mental-health"), P.rhodes_prior("subjective"),
               P.bartos_prior("developmental", "SMD"), P.user_prior("uniform", low=0.0, high=2.0),
-              P.normal_mu(0.1, 1.0), P.bartos_mu_prior("developmental", "SMD")]
+              P.normal_mu(0.1, 1.0), P.bartos_mu_prior("developmental", "SMD"), P.gamma_tau(2.0, 8.0),
+              P.gamma_tau(1.0, 4.0), *MIXTURES, P.normal_mixture_mu([1.0], [0.2], [0.5])]
 
 
 @pytest.mark.parametrize("prior", PYMC_CASES, ids=lambda p: f"{p.target}:{p.spec}")
@@ -307,7 +315,18 @@ def test_parse_prior(spec, target, family, params):
 @pytest.mark.parametrize(
     ("spec", "target", "match"),
     [
-        ("gamma:1,2", "tau", "valid tau priors: half-normal"),
+        ("weibull:1,2", "tau", "valid tau priors: half-normal"),
+        ("gamma:1,2", "mu", "is a tau prior"),
+        ("gamma:1", "tau", "expected 2"),
+        ("gamma:2,-1", "tau", "rate must be > 0"),
+        ("gamma:0,1", "tau", "shape must be > 0"),
+        ("normal-mixture:1,0,1", "tau", "is a mu prior"),
+        ("normal-mixture:0.5,0,1;0.4,1,1", "mu", "sum to 1"),
+        ("normal-mixture:1.2,0,1;-0.2,1,1", "mu", ">= 0"),
+        ("normal-mixture:0.5,0,1;0.5,1", "mu", "expected 3"),
+        ("normal-mixture:1,0,0", "mu", "scales must be > 0"),
+        ("normal-mixture:1,0,inf", "mu", "finite"),
+        ("normal-mixture", "mu", "expected normal-mixture:W1,M1,S1"),
         ("normal:0,1", "tau", "is a mu prior"),
         ("half-normal:0.5", "mu", "is a tau prior"),
         ("flat", "tau", "is a mu prior"),
@@ -330,9 +349,117 @@ def test_parse_prior_errors(spec, target, match):
         P.parse_prior(spec, target=target)
 
 
+def test_parse_gamma_and_normal_mixture():
+    g = P.parse_prior("gamma:2,8")
+    assert (g.family, g.target, g.params, g.spec) == ("gamma", "tau", {"shape": 2.0, "rate": 8.0}, "gamma:2,8")
+    m = P.parse_prior(" Normal-Mixture:0.8,0.4,0.1; 0.2,0.4,2 ", target="mu")
+    assert (m.family, m.target) == ("normal-mixture", "mu")
+    assert m.params == {"weights": [0.8, 0.2], "locs": [0.4, 0.4], "scales": [0.1, 2.0]}
+    assert m.spec == "normal-mixture:0.8,0.4,0.1;0.2,0.4,2"
+    # the old export spelling "mixture:" is an alias
+    assert P.parse_prior("mixture:0.8,0.4,0.1;0.2,0.4,2", target="mu") == m
+    assert P.user_prior("gamma", shape=2, rate=8).params == g.params
+    assert P.REGISTRY["gamma"][0] == "tau" and P.REGISTRY["normal-mixture"][0] == "mu"
+
+
+def test_mixture_round_trips_exactly_with_list_params():
+    """Full-precision floats (EM output) survive spec -> parse and to_dict -> JSON -> from_dict bit for bit."""
+    w1 = 0.29999999999999993
+    mix = P.normal_mixture_mu([w1, 1 - w1], [-0.123456789012345, 0.6], [0.30000000000000004, 1e-3])
+    assert all(isinstance(v, list) for v in mix.params.values())
+    again = P.parse_prior(mix.spec, target="mu")
+    assert again.params == mix.params
+    d = json.loads(json.dumps(mix.to_dict()))
+    assert d["params"]["weights"] == [w1, 1 - w1]
+    back = P.Prior.from_dict(d)
+    assert back == mix and hash(back) == hash(mix) and back.spec == mix.spec
+    # to_dict hands out copies: mutating them cannot change the (frozen) prior
+    mix.to_dict()["params"]["locs"][0] = 99.0
+    assert mix.params["locs"][0] == -0.123456789012345
+    # tuples / arrays are accepted and stored as lists (so equality does not depend on the input type)
+    assert P.normal_mixture_mu((0.5, 0.5), np.array([0.0, 1.0]), (1, 2)) == P.normal_mixture_mu([0.5, 0.5], [0, 1], [1, 2])
+    with pytest.raises(ValueError, match="one \\(non-zero\\) length"):
+        P.normal_mixture_mu([0.5, 0.5], [0.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="list of numbers"):
+        P.Prior(name="x", family="normal-mixture", params={"weights": 1.0, "locs": [0], "scales": [1]}, target="mu")
+
+
+def test_gamma_against_scipy():
+    """Density written out by hand, quantiles / CDF / moments against scipy.stats.gamma(a, scale=1/r)."""
+    for a, r in ((2.0, 8.0), (1.0, 4.0), (0.7, 3.0), (15.0, 40.0)):
+        g = P.gamma_tau(a, r)
+        ref = stats.gamma(a, scale=1.0 / r)
+        qs = np.array([1e-6, 0.025, 0.25, 0.5, 0.75, 0.975, 1 - 1e-9])
+        np.testing.assert_allclose(g.quantiles(qs), ref.ppf(qs), rtol=1e-12)
+        x = np.array([1e-4, 0.05, 0.2, 1.0, 3.0])
+        np.testing.assert_allclose(g.logpdf(x), a * math.log(r) - math.lgamma(a) + (a - 1) * np.log(x) - r * x,
+                                   rtol=1e-12)
+        np.testing.assert_allclose(g.cdf(x), ref.cdf(x), rtol=1e-12)
+        np.testing.assert_allclose(g.sf(x), ref.sf(x), rtol=1e-12)
+        assert g.mean() == pytest.approx(a / r, rel=1e-14)
+        assert g.sd() == pytest.approx(math.sqrt(a) / r, rel=1e-12)
+        assert g.logpdf(-0.1) == -np.inf and g.cdf(-0.1) == 0.0
+    # the density at tau = 0: rate (exponential), 0 (shape > 1), unbounded (shape < 1)
+    assert P.gamma_tau(1.0, 4.0).logpdf(0.0) == pytest.approx(math.log(4.0))
+    assert P.gamma_tau(2.0, 8.0).logpdf(0.0) == -np.inf
+    assert P.gamma_tau(0.7, 3.0).logpdf(0.0) == np.inf
+
+
+def _mixture_ref(mix):
+    w, m, s = (np.asarray(mix.params[k], dtype=float) for k in ("weights", "locs", "scales"))
+
+    def cdf(x):
+        return float(np.sum(w * stats.norm.cdf(x, m, s)))
+
+    def sf(x):
+        return float(np.sum(w * stats.norm.sf(x, m, s)))
+
+    return w, m, s, cdf, sf
+
+
+@pytest.mark.parametrize("mix", MIXTURES, ids=lambda p: p.spec)
+def test_normal_mixture_against_scipy_components(mix):
+    """Density, CDF, quantiles and moments against sums of scipy.stats.norm components; quantiles
+    against an independent Brent root of that CDF (far tails via the survival function)."""
+    w, m, s, cdf, sf = _mixture_ref(mix)
+    x = np.linspace(-4, 6, 41)
+    np.testing.assert_allclose(mix.pdf(x), [np.sum(w * stats.norm.pdf(v, m, s)) for v in x], rtol=1e-12)
+    np.testing.assert_allclose(mix.cdf(x), [cdf(v) for v in x], rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(mix.sf(x), [sf(v) for v in x], rtol=1e-12, atol=1e-300)
+    from scipy.optimize import brentq
+
+    for q in (1e-12, 1e-6, 0.025, 0.3, 0.5, 0.7, 0.975):
+        ref = brentq(lambda v, q=q: cdf(v) / q - 1.0, -60, 60, xtol=1e-15, rtol=1e-15)
+        assert float(mix.ppf(q)) == pytest.approx(ref, rel=1e-11, abs=1e-13), q
+    for q in (1e-12, 1e-6, 0.025):
+        ref = brentq(lambda v, q=q: sf(v) / q - 1.0, -60, 60, xtol=1e-15, rtol=1e-15)
+        assert float(mix.isf(q)) == pytest.approx(ref, rel=1e-11, abs=1e-13), q
+    assert mix.ppf(0.0) == -np.inf and mix.ppf(1.0) == np.inf and np.isnan(mix.ppf(1.5))
+    assert mix.quantiles((0.1, 0.9)).shape == (2,) and mix.ppf(np.full((2, 3), 0.5)).shape == (2, 3)
+    mean = float(np.sum(w * m))
+    assert mix.mean() == pytest.approx(mean, abs=1e-14)
+    var = integrate.quad(lambda v: (v - mean) ** 2 * float(mix.pdf(v)), -np.inf, np.inf, limit=200)[0]
+    assert mix.sd() == pytest.approx(math.sqrt(var), rel=1e-9)
+    comps = mix.components()
+    assert [c[0] for c in comps] == mix.params["weights"]
+    assert [c[1].params for c in comps] == [{"loc": a, "scale": b} for a, b in zip(m, s, strict=True)]
+
+
+def test_normal_mixture_degenerate_cases_are_the_normal():
+    """One component, or identical components, is exactly N(m, s^2) (scipy); a zero-weight
+    component changes nothing."""
+    ref = stats.norm(0.3, 0.7)
+    qs = np.array([1e-10, 0.025, 0.5, 0.975])
+    for mix in (P.normal_mixture_mu([1.0], [0.3], [0.7]), P.normal_mixture_mu([0.4, 0.6], [0.3, 0.3], [0.7, 0.7]),
+                P.normal_mixture_mu([1.0, 0.0], [0.3, 5.0], [0.7, 0.1])):
+        np.testing.assert_allclose(mix.ppf(qs), ref.ppf(qs), rtol=1e-12)
+        np.testing.assert_allclose(mix.logpdf([-1.0, 0.3, 2.0]), ref.logpdf([-1.0, 0.3, 2.0]), rtol=1e-13)
+        assert mix.sd() == pytest.approx(0.7, rel=1e-12)
+
+
 def test_grammar_mentions_every_head():
     for head in ("half-normal", "half-cauchy", "lognormal", "log-t", "inverse-gamma", "uniform", "turner", "rhodes",
-                 "bartos", "ui", "unit-information", "normal", "student-t", "flat"):
+                 "bartos", "ui", "unit-information", "normal", "student-t", "flat", "gamma", "normal-mixture"):
         assert head in P.GRAMMAR
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import integrate, stats
+
 from vfsynth.data import load_csv
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.fits.moderators import metareg_exact

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from vfsynth.data import load_csv
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.fits.exact import nnhm_exact
@@ -132,3 +133,41 @@ def test_power_scaling_detects_prior_data_conflict():
     assert weak.loc["mu", "prior"] < 0.05
     assert conflict.loc["mu", "prior"] > 0.05 and conflict.loc["mu", "likelihood"] > 0.05
     assert "conflict" in conflict.loc["mu", "diagnosis"]
+
+
+def test_sensitivity_cli_json(fit_dir, capsys, tmp_path):
+    import json
+
+    from vfsynth.reports.cli import main
+
+    data = str(HERE / "fixtures" / "bcg.csv")
+    mods = str(HERE / "fixtures" / "bcg_moderators.csv")
+    rc = main(["sensitivity", "--data", data, "--moderators", mods, "--sections", "priors,influence,moderators",
+               "--json", "--plots", str(tmp_path)])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    (a,) = out["analyses"]
+    assert a["measure"] == "logOR"
+    assert a["prior_grid"]["rows"][0]["varies"] == "default"
+    assert len(a["influence"]["rows"]) == 14
+    terms = {(r["moderator"], r["term"]) for r in a["moderators"]["rows"]}
+    assert any(m == "ablat" for m, _ in terms) and any(m == "alloc" for m, _ in terms)
+    pngs = sorted(p.name for p in tmp_path.iterdir())
+    assert len(pngs) == 3 and all(p.endswith(".png") and (tmp_path / p).stat().st_size > 1000 for p in pngs)
+    assert main(["sensitivity", "--data", data, "--sections", "nope"]) == 2
+
+
+def test_plots_render():
+    import matplotlib.pyplot as plt
+
+    from vfsynth.reports import sensitivity_plots as SP
+
+    t = _table([0.78, 0.65, 0.86, 0.48, 0.41, 0.12], [0.28, 0.22, 0.38, 0.24, 0.14, 0.13])
+    for fig in (SP.influence_plot(influence(t)), SP.prior_grid_plot(prior_grid(t))):
+        assert len(fig.axes) == 1 and len(fig.axes[0].get_yticklabels()) >= 6
+        plt.close(fig)
+    pw = pd.DataFrame({"model": ["a", "a", "b", "b"], "study": ["x", "y", "x", "y"], "pareto_k": [0.1, 0.8, 0.2, 0.3],
+                       "refit": [False, True, False, False]})
+    plt.close(SP.pareto_k_plot(pw))
+    tab = pd.DataFrame({"elpd": [-2.0, -3.0], "dse": [0.0, 0.5], "weight": [0.8, 0.2]}, index=["a", "b"])
+    plt.close(SP.comparison_plot(tab))

@@ -31,6 +31,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+
 from vfsynth.data import load_csv, load_review
 from vfsynth.fits import prior_export as X
 from vfsynth.fits import update as U
@@ -86,10 +87,10 @@ def _table(y, se, outcome="x", measure="SMD", year=None):
 
 def test_mixture_prior_update_matches_closed_form():
     """Normal-mixture prior, one study, tau known: posterior weights ∝ w_j N(y; m_j, s_j^2 + V)."""
-    mix = X.NormalMixturePrior((0.3, 0.7), (-0.5, 0.6), (0.3, 0.2))
+    mix = P.normal_mixture_mu((0.3, 0.7), (-0.5, 0.6), (0.3, 0.2))
     y, v = 0.1, 0.2**2 + 0.1**2  # se 0.2, tau 0.1
     ep = U.exact_posterior([y], [0.2], tau_prior=0.1, mu_prior=mix)
-    w, m, s = map(np.asarray, (mix.weights, mix.locs, mix.scales))
+    w, m, s = map(np.asarray, (mix.params["weights"], mix.params["locs"], mix.params["scales"]))
     pw = w * stats.norm.pdf(y, m, np.sqrt(s**2 + v))
     pw /= pw.sum()
     pm = (m / s**2 + y / v) / (1 / s**2 + 1 / v)
@@ -231,6 +232,7 @@ def test_end_to_end_nuts_round_trip_on_the_bundled_review(fit_dir):
     sqrt(bulk ESS of the early fit)); the mu|tau block's discretisation error is two orders
     smaller (see test_round_trip_*)."""
     import arviz_stats as azs
+
     from vfsynth.fits.runner import fit_univariate
 
     t = load_review().effects("sensitivity", "post")

@@ -192,8 +192,13 @@ def run(args) -> int:
         print(f"\n== {r.outcome} ({r.timepoint}): leave-one-study-out elpd, stacking weights ==")
         print(format_table(r.table.reset_index()))
         pw = r.pointwise.copy()
-        print("\nper study (elpd used; PSIS value and Pareto k; exact value where k > 0.7):")
-        print(format_table(pw[["model", "study", "elpd", "elpd_psis", "pareto_k", "elpd_exact", "refit"]]))
+        print("\nper study (elpd used; PSIS value and Pareto k; exact refit value where k > 0.7;"
+              " exact_check: exact LOSO of the normal models, for reference):")
+        cols = ["model", "study", "elpd", "elpd_psis", "pareto_k", "elpd_exact", "refit"]
+        if "elpd_exact_check" in pw:
+            pw = pw.rename(columns={"elpd_exact_check": "exact_check"})
+            cols.append("exact_check")
+        print(format_table(pw[cols]))
         for n in r.notes:
             print(f"note: {n}")
     return 0

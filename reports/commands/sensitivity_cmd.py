@@ -52,7 +52,12 @@ def run(args) -> int:
     from pathlib import Path
 
     from vfsynth.reports.cli import UserInputError
-    from vfsynth.reports.commands.compare_cmd import analyses_for, format_table, load_review_for, resolve_prior_args
+    from vfsynth.reports.commands.compare_cmd import (
+        analyses_for,
+        format_table,
+        load_review_for,
+        resolve_prior_args,
+    )
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     bad = [s for s in sections if s not in SECTIONS]
@@ -80,6 +85,7 @@ def run(args) -> int:
             warnings.filterwarnings("ignore", message=".*Pareto distribution is greater than.*")
             if "priors" in sections:
                 g = SE.prior_grid(review, o, t, model=args.model, engine=args.engine, include_joint=args.joint,
+                                  tau_prior=tau_prior, mu_prior=mu_prior,
                                   joint_kwargs={"draws": args.draws, "tune": args.tune, "chains": args.chains}, **common)
                 frames["priors"] = g
                 res["prior_grid"] = SE.grid_to_json(g)
@@ -163,7 +169,7 @@ def _print(res, frames, format_table) -> None:
         print(f"\n-- influence: leave one study out ({inf['engine'].iloc[0]}) --")
         print(format_table(inf[["omitted", "mu_mean", "mu_low", "mu_high", "tau_median", "p_benefit", "delta_mu"]]))
         for f in inf.attrs.get("flags", []):
-            print(f"flag: {f.replace('p_benefit', 'P(benefit) without a study')}")
+            print(f"flag: {f}")
     if "moderators" in frames:
         md = frames["moderators"]
         print("\n-- moderators (meta-regression / subgroups; p_positive = P(term > 0)) --")
