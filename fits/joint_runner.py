@@ -639,7 +639,7 @@ def rho_w_sensitivity(
         for q in quantities:
             s = quantity_summary(res, q, depends_on=deps[q])
             src = s["posterior_if_shown"] if s["prior_only"] else s
-            rows.append({"rho_w": float(rho), "quantity": q, "mean": src["mean"], "sd": src["sd"],
+            rows.append({"rho_w": float(rho), "quantity": q, "mean": src["mean"], "median": src["median"], "sd": src["sd"],
                          "q2.5": src["q2.5"], "q97.5": src["q97.5"], "mcse_mean": s.get("mcse_mean"),
                          "prior_only": s["prior_only"], "studies_with_2plus_rows": multi,
                          "divergences": res.verdict.get("divergences"), "max_rhat": res.verdict.get("max_rhat")})
@@ -675,10 +675,13 @@ def run_joint_cli(args) -> int:
     review = load_data(getattr(args, "data", None))
     inclusion = _split(getattr(args, "inclusion", None))
     if inclusion:
-        review = review.restrict(inclusion)
+        try:
+            review = review.restrict(inclusion)
+        except ValueError as exc:  # unknown inclusion level: a user error, not a crash
+            raise J.JointSpecError(str(exc)) from None
+    # No --mediator: sensitivity (headline) and reflective functioning (parallel path).
+    # An explicit --mediator list is taken as given (one name = a single-mediator model).
     mediators = _split(getattr(args, "mediator", None)) or list(J.DEFAULT_MEDIATORS)
-    if getattr(args, "mediator", None) and len(mediators) == 1 and mediators[0] == "sensitivity":
-        mediators = list(J.DEFAULT_MEDIATORS)
     outcomes = _split(getattr(args, "outcomes", None)) or list(J.DEFAULT_OUTCOMES)
     rho = getattr(args, "rho_w", None)
     options = J.JointOptions(

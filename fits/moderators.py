@@ -40,6 +40,10 @@ from vfsynth.data.effect_table import EffectTable
 from vfsynth.models import regression as R
 
 DEFAULT_MODERATORS = ("intervention_family", "risk_group", "sessions_n", "child_age", "risk_of_bias", "inclusion")
+#: Moderators that are quantities: always analysed as continuous (a value that is not a
+#: number, e.g. free-text child age, excludes the study with that reason rather than
+#: turning the text into subgroups).
+CONTINUOUS_MODERATORS = ("sessions_n", "child_age", "child_age_months", "year", "n_randomised")
 N_TAU = 2001
 
 
@@ -271,7 +275,8 @@ def moderator_analysis(
     out = []
     for mod in moderators:
         try:
-            d = R.moderator_design(table, review.moderators, mod)
+            kind = "continuous" if mod in CONTINUOUS_MODERATORS else "auto"
+            d = R.moderator_design(table, review.moderators, mod, kind=kind)
         except R.ModeratorError as exc:
             out.append(pd.DataFrame([{"moderator": mod, "kind": "", "term": "not estimable", "k_used": 0, "excluded": str(exc)}]))
             continue

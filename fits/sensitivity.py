@@ -247,7 +247,7 @@ def prior_grid(
     df.insert(3, "mu_prior", [c.mu_prior.spec if c.mu_prior is not None else "flat" for c in choices])
     df["model"] = model
     df["engine"] = eng
-    df.attrs["flags"] = prior_dependence(df)
+    df.attrs["flags"] = prior_dependence(df, n_draws=None if eng == "exact" else draws * chains)
     if include_joint:
         _add_joint_indirect(df, review if review is not None else data, table, choices, seed=seed, joint_kwargs=joint_kwargs)
     df.attrs["outcome"] = table.outcome
@@ -257,28 +257,40 @@ def prior_grid(
 
 def prior_dependence(
     grid: pd.DataFrame, column: str = "p_benefit", thresholds=THRESHOLDS, reference: str = "default prior",
-    what: str | None = None,
+    what: str | None = None, n_draws: int | None = None,
 ) -> list[str]:
     """Messages for every threshold that :math:`P(\\mu>0)` crosses across the prior grid.
 
     A conclusion ("probably beneficial": P > 0.5; "beneficial with high probability":
     P > 0.95) *depends on the prior* when some priors put P above the threshold and others
-    at or below it. Each message names the default's side and the priors on the other side.
+    at or below it. Each message names the reference row's side and the rows on the other side.
+
+    With Monte Carlo estimates (``n_draws`` posterior draws per row) a row counts as being on
+    a side only when it is more than two Monte Carlo standard errors,
+    :math:`2\\sqrt{t(1-t)/(n/2)}` (effective sample size taken as half the draws), from the
+    threshold :math:`t`, so that sampling noise around a threshold is not reported as prior
+    dependence. Exact-engine grids use ``n_draws=None`` (no margin).
     """
     out = []
     if grid.empty or column not in grid:
         return out
     p = grid[column].to_numpy(float)
-    default = grid.index[grid["varies"] == "default"]
-    p0 = float(grid.loc[default[0], column]) if len(default) else float(p[0])
+    ok = np.isfinite(p)
+    default = np.flatnonzero(grid["varies"].to_numpy() == "default")
+    i0 = int(default[0]) if len(default) else 0
+    p0 = float(p[i0])
     for t in thresholds:
-        above = p > t
-        if above.any() and (~above).any():
-            other = grid.loc[above != (p0 > t), "prior"].tolist()
-            side = "above" if p0 > t else "at or below"
+        margin = 0.0 if n_draws is None else 2.0 * math.sqrt(t * (1 - t) / max(n_draws / 2.0, 1.0))
+        above = ok & (p > t + margin)
+        below = ok & (p <= t - margin)
+        if above.any() and below.any():
+            ref_above = p0 > t
+            other = grid["prior"].to_numpy()[below if ref_above else above].tolist()
+            side = "above" if ref_above else "at or below"
+            note = "" if n_draws is None else f" (beyond a Monte Carlo margin of {margin:.3f})"
             out.append(
-                f"{what or column} crosses {t:g}: {reference} gives {p0:.3f} ({side} {t:g}); "
-                f"on the other side: {', '.join(other)}"
+                f"{what or column} crosses {t:g}{note}: {reference} gives {p0:.3f} ({side} {t:g}); "
+                f"on the other side: {', '.join(map(str, other))}"
             )
     return out
 
@@ -341,6 +353,7 @@ def influence(
     df.attrs["flags"] = prior_dependence(
         df.rename(columns={"omitted": "prior"}).assign(varies=["default"] + ["loso"] * table.k),
         reference="all studies", what="P(benefit) with one study left out",
+        n_draws=None if eng == "exact" else draws * chains,
     )
     return df
 
@@ -442,7 +455,8 @@ def _add_joint_indirect(df: pd.DataFrame, data, table: EffectTable, choices, *, 
     df["indirect_mean"] = means
     df["indirect_p_benefit"] = probs
     if np.isfinite(probs).any():
-        for msg in prior_dependence(df, column="indirect_p_benefit"):
+        n = (joint_kwargs or {}).get("draws", 1000) * (joint_kwargs or {}).get("chains", 4)
+        for msg in prior_dependence(df, column="indirect_p_benefit", what="P(indirect effect > 0)", n_draws=n):
             df.attrs.setdefault("flags", []).append(msg)
 
 

@@ -102,6 +102,10 @@ class Design:
         return self.table.k
 
 
+def _listing(excluded: dict) -> str:
+    return "; ".join(f"{s} ({why})" for s, why in excluded.items())
+
+
 def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip()) or pd.isna(v)
 
@@ -161,7 +165,9 @@ def moderator_design(
                 vals[s] = float(x)
         used = [s for s in table.study if s in vals]
         if len(used) < 3:
-            raise ModeratorError(f"{moderator}: only {len(used)} studies with a value (need >= 3); excluded: {excluded}")
+            raise ModeratorError(
+                f"{moderator}: only {len(used)} studies with a numeric value (need >= 3); excluded: {_listing(excluded)}"
+            )
         x = np.array([vals[s] for s in used])
         if np.ptp(x) == 0:
             raise ModeratorError(f"{moderator}: no variation among the {len(used)} studies with a value")
@@ -186,7 +192,7 @@ def moderator_design(
         vals = [v for _, v in keep]
         counts = pd.Series(vals).value_counts()
     if len(used) < 3:
-        raise ModeratorError(f"{moderator}: only {len(used)} studies with a value (need >= 3); excluded: {excluded}")
+        raise ModeratorError(f"{moderator}: only {len(used)} studies with a value (need >= 3); excluded: {_listing(excluded)}")
     if len(counts) < 2:
         raise ModeratorError(f"{moderator}: all {len(used)} usable studies share level {vals[0]!r}")
     if len(counts) == len(used):

@@ -100,13 +100,15 @@ def _point(model, **values):
     return ip
 
 
-def test_normal_rows_likelihood_matches_scipy_mvn():
+@pytest.mark.parametrize("rho_spec", [0.4, ("beta", 2.0, 3.0)])
+def test_normal_rows_likelihood_matches_scipy_mvn(rho_spec):
     jd = J.assemble(_mixed_tables())
     tau, mu = J.default_priors(jd.constructs)
-    model = J.build_joint_model(jd, tau, mu, J.JointOptions(rho_w=0.4))
+    model = J.build_joint_model(jd, tau, mu, J.JointOptions(rho_w=rho_spec))
     # z = 0 in the initial point, so every study's true effect equals mu
+    extra = {} if rho_spec == 0.4 else {"rho_w_logodds__": np.array(np.log(0.4 / 0.6))}
     pt_ = _point(model, mu_sensitivity=np.array(0.35), mu_attachment=np.array(0.2),
-                 d_mean=np.array([-0.1]))
+                 d_mean=np.array([-0.1]), **extra)
     logp = model.compile_logp(vars=[model["y"]], sum=True)(pt_)
     slot_mu = {"sensitivity": 0.35, "attachment": 0.2, "sensitivity@followup": 0.25}
     mean = np.array([slot_mu[jd.slots[s]] for s in jd.row_slot]) * jd.factor
@@ -231,7 +233,7 @@ def test_rho_w_irrelevant_without_multi_row_studies():
         _table("attachment_aqs", ["E", "F"], [0.3, 0.1], [0.3, 0.3]),
     ]
     jd = J.assemble(tables, ["sensitivity"], ["attachment_aqs"])
-    tab = rho_w_sensitivity(jd, grid=(0.0, 0.6), draws=200, tune=200, chains=2, seed=3, save=False, prior_draws=500)
+    tab = rho_w_sensitivity(jd, grid=(0.0, 0.6), draws=100, tune=100, chains=2, seed=3, save=False, prior_draws=200)
     assert set(tab["rho_w"]) == {0.0, 0.6}
     assert (tab["studies_with_2plus_rows"] == 0).all()
     a0 = tab[tab.rho_w == 0.0].set_index("quantity")["mean"]

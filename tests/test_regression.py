@@ -229,3 +229,18 @@ def test_mcmc_regression_with_known_tau_matches_conjugate_closed_form():
         sd = np.sqrt(V[j, j])
         assert abs(B[:, j].mean() - m[j]) < 0.15 * sd  # ~4-5 MCSE at ESS ~ 1000
         assert B[:, j].std() == pytest.approx(sd, rel=0.1)
+
+
+def test_moderator_analysis_table(bcg):
+    from vfsynth.fits.moderators import moderator_analysis
+
+    rev, _ = bcg
+    df = moderator_analysis(rev, "tb_cases", moderators=("ablat", "alloc", "absent"))
+    slope = df[(df["moderator"] == "ablat") & df["term"].str.startswith("ablat")].iloc[0]
+    # metafor REML: slope 0.0315 (SE 0.0063) on the benefit scale -> clearly positive
+    assert slope["p_positive"] > 0.99 and slope["k_used"] == 13
+    alloc = df[df["moderator"] == "alloc"]
+    assert {"subgroup mean [random]", "subgroup mean [alternate]", "subgroup mean [systematic]"} <= set(alloc["term"])
+    assert "[systematic] - [alternate]" in set(alloc["term"])
+    bad = df[df["moderator"] == "absent"].iloc[0]
+    assert bad["term"] == "not estimable" and "unknown moderator" in bad["excluded"]

@@ -75,6 +75,12 @@ def test_prior_dependence_flags_crossings():
     df["p_benefit"] = [0.6, 0.4, 0.97]
     flags = prior_dependence(df)
     assert len(flags) == 2
+    # Monte Carlo estimates: 0.497 vs 0.51 from 600 draws is noise (2 MCSE = 0.058), 0.3 vs 0.7 is not
+    df["p_benefit"] = [0.497, 0.51, 0.5]
+    assert prior_dependence(df, n_draws=600) == []
+    assert len(prior_dependence(df)) == 1
+    df["p_benefit"] = [0.3, 0.7, 0.5]
+    assert len(prior_dependence(df, n_draws=600)) == 1
 
 
 def test_borderline_data_are_flagged_and_clear_data_are_not():
