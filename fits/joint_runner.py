@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from vfsynth.fits import jaxenv
 from vfsynth.models import joint as J
 

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from vfsynth.fits import jaxenv
 from vfsynth.models import joint as J
 

@@ -147,6 +147,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from vfsynth.data.effect_table import EffectTable
 
 #: Chinn (2000) logistic approximation: log OR = SMD * pi / sqrt(3).

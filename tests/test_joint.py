@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from scipy import stats
+
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.models import joint as J
 
@@ -190,6 +191,7 @@ def test_marginal_sensitivity_matches_exact_univariate(bundled_post_fit):
     studies' post effects.)
     """
     import arviz_stats as azs
+
     from vfsynth.data import load_review
     from vfsynth.fits.exact import nnhm_exact
 
