@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 import pandas as pd
+
 from vfsynth.data.effect_table import EffectTable
 
 COLUMNS = ("step", "study", "year", "k", "mu_mean", "mu_sd", "mu_low", "mu_median", "mu_high", "p_benefit",

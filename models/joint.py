@@ -708,7 +708,7 @@ def build_generative(
             pm.Deterministic("pooled_followup", mu[data.cell_construct] + d_mean, dims="cell")
             latent = pt.concatenate([theta, follow], axis=1)
         else:
-            latent = theta
+            latent = theta.copy()  # a new variable: theta is already a named Deterministic
         latent = pm.Deterministic("latent", latent, dims=("study", "slot"))
 
         # --- likelihoods ------------------------------------------------------------------------

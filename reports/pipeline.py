@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from vfsynth.reports import plots as P
 from vfsynth.reports import sof as SOF
 from vfsynth.reports import summaries as S
@@ -48,6 +49,8 @@ class AnalysisResult:
     info: dict = field(default_factory=dict)
     summary: S.AnalysisSummary | None = None
     error: str | None = None
+    #: cumulative (living-review) table, :func:`vfsynth.fits.living.cumulative`, once built
+    living: Any = None
 
     @property
     def label(self) -> str:
@@ -642,34 +645,168 @@ def _sensitivity_block(d: Doc, sens_mod, r: AnalysisResult, seed: int, say) -> d
     return rob
 
 
-def living_section(review, results, seed: int, say, out_dir: Path | None = None) -> tuple[Doc, str]:
-    """Living review: each posterior exported as a prior file for the next update, and a
-    retrospective update (studies up to the median year, then the later ones).
+def _living_priors(r: AnalysisResult):
+    """(tau prior, mu prior, note) for the cumulative table of ``r``: the fit's own priors, so
+    that the table's last row is the all-studies posterior of the same model.
 
-    Uses ``vfsynth.fits.living.report_section(review, summaries, seed=)`` if that module exists
-    (it returns ``{"paragraphs": [...], "tables": [{"header": [...], "rows": [...]}]}``);
-    otherwise builds the section from :mod:`vfsynth.fits.prior_export` and
-    :mod:`vfsynth.fits.update` directly.
+    A common-effect fit gives ``tau = 0`` (the exact engine's fixed-tau case); models other than
+    the normal–normal one (binomial-normal, t) are approximated by the NNHM with the same priors
+    and the note says so; a failed fit (no priors recorded) falls back to the defaults."""
+    from vfsynth.models import priors as PR
+
+    t = r.table
+    tp, mp = r.info.get("tau_prior"), r.info.get("mu_prior")
+    if isinstance(tp, str):
+        tp = PR.parse_prior(tp, target="tau", table=t)
+    if isinstance(mp, str):
+        mp = PR.parse_prior(mp, target="mu", table=t)
+    note = ""
+    if r.model == "common-effect":
+        tp = 0.0
+        note = "common-effect model (tau fixed at 0), as the fit above."
+    elif tp is None or mp is None:
+        tp = tp if tp is not None else PR.default_tau_prior(t.measure, outcome=t.outcome, table=t)
+        mp = mp if mp is not None else PR.default_mu_prior(t.measure)
+        note = "the fit recorded no priors; default priors used."
+    elif r.model and r.model != "random-effects":
+        note = (f"the fit above is the {r.model} model; this table is the normal–normal random-effects "
+                "model with the same priors, so its last row differs slightly from the fit.")
+    return tp, mp, note
+
+
+def _year_text(y: float) -> str:
+    return f"{y:.0f}" if math.isfinite(y) else "no year"
+
+
+def _missing_year_note(df) -> str | None:
+    """Which studies had no year and where they were placed (never silent)."""
+    yrs = df["year"].to_numpy(dtype=float)
+    miss = [str(s) for s, y in zip(df["study"], yrs, strict=True) if not math.isfinite(y)]
+    if not miss:
+        return None
+    if len(miss) == len(df):
+        return ("No study in this analysis has a publication year, so the order in which the studies arrived is "
+                "unknown: the rows follow the alphabetical order of study labels (" + ", ".join(miss) + "). "
+                "Only the last row (all studies) does not depend on that order.")
+    first = len(df) - len(miss) + 1
+    return (f"No publication year for {', '.join(miss)}: placed after the dated studies (steps {first}–{len(df)}), "
+            "in alphabetical order of label; their position in the sequence is arbitrary.")
+
+
+def _living_table_rows(df, measure: str) -> list[list]:
+    """Display rows of the cumulative table (odds ratios for log-OR outcomes)."""
+    def eff(m, lo, hi):
+        return SOF.fmt_effect(measure, m, lo, hi, label=False)
+
+    rows = []
+    for row in df.itertuples(index=False):
+        dl = eff(row.dl_estimate, row.dl_low, row.dl_high) + (" (FE)" if row.k == 1 else "")
+        rows.append([_year_text(row.year), row.study, row.k, eff(row.mu_mean, row.mu_low, row.mu_high),
+                     _fmt_p(row.p_benefit), f"{row.tau_median:.2f}", dl, row.crossed or ""])
+    return rows
+
+
+def _crossing_text(df) -> str:
+    """'P(benefit) crossed 0.95 upwards with Study (1950, k = 2)...' or that it never did."""
+    parts = []
+    prev = None
+    for row in df.itertuples(index=False):
+        if row.crossed and prev is not None:
+            way = "upwards" if row.p_benefit > prev else "downwards"
+            yr = _year_text(row.year)
+            when = f"{row.study} (k = {row.k})" if yr in str(row.study) else f"{row.study} ({yr}, k = {row.k})"
+            parts.append(f"{row.crossed} {way} when {when} arrived")
+        prev = row.p_benefit
+    if not parts:
+        return f"P(benefit) crossed neither 0.5 nor 0.95 after the first study (first: {_fmt_p(df['p_benefit'].iloc[0])})."
+    return "P(benefit) crossed " + "; ".join(parts) + " (descriptive, not a sequential test)."
+
+
+def cumulative_block(d: Doc, r: AnalysisResult, say, out_dir: Path | None = None) -> str:
+    """One analysis's cumulative table and figure (:func:`vfsynth.fits.living.cumulative`);
+    stores the table on ``r.living``; returns "ok" or "warn"."""
+    from vfsynth.fits import living as L
+    from vfsynth.reports.living_plot import plot_living
+
+    t = r.table
+    d.heading(f"{r.label}: {t.k} studies")
+    try:
+        tp, mp, note = _living_priors(r)
+        df = L.cumulative(t, tau_prior=tp, mu_prior=mp, level=0.95, missing_year="last", thresholds=(0.5, 0.95))
+    except Exception as exc:  # noqa: BLE001 - one analysis must not kill the section
+        d.callout("warn", f"Cumulative analysis of {r.label} failed", text=f"{type(exc).__name__}: {exc}")
+        return "warn"
+    r.living = df
+    status = "ok"
+    missing = _missing_year_note(df)
+    if missing:
+        d.callout("warn" if len(df) > 1 else "info", "Studies without a publication year", text=missing)
+    tau_text = "fixed at 0" if isinstance(tp, (int, float)) else df.attrs["tau_prior"]
+    d.para(f"Priors: tau {tau_text}, mu {df.attrs['mu_prior']}" + (f" — {note}" if note else ".")
+           + " " + _crossing_text(df))
+    scale = "OR" if t.measure == "logOR" else S.display_scale(t.measure)
+    pooled = ("Pooled OR at the posterior mean log OR (95% CrI)" if t.measure == "logOR"
+              else f"Pooled mean {scale} (95% CrI)")
+    d.table(["Year", "Study added", "k", pooled, "P(benefit)", "tau median", f"DerSimonian–Laird {scale} (95% CI)",
+             "P(benefit) crossed"], _living_table_rows(df, t.measure), numeric={2, 4, 5})
+    _safe_fig(d, lambda: plot_living(df, title=f"Cumulative meta-analysis — {r.label}"), f"living_{r.slug}",
+              f"Cumulative pooled effect and P(benefit) as each study arrived — {r.label}")
+    if out_dir is not None:
+        try:
+            folder = Path(out_dir) / "living"
+            folder.mkdir(parents=True, exist_ok=True)
+            df.to_csv(folder / f"{r.slug}.csv", index=False, float_format="%.10g")
+            d.para(f"Full table (posterior SD, median, tau interval, DL tau²): living/{r.slug}.csv")
+        except OSError as exc:
+            status = "warn"
+            d.callout("warn", "Could not write the cumulative table", text=str(exc))
+    return status
+
+
+def living_section(review, results, seed: int, say, out_dir: Path | None = None) -> tuple[Doc, str]:
+    """Living review, in two parts.
+
+    1. Cumulative analysis by publication year (Lau et al. 1992) for every analysis with
+       k >= 2: :func:`vfsynth.fits.living.cumulative` (exact NNHM posterior of each prefix,
+       under the fit's priors, with the DerSimonian–Laird estimate beside it), as a table and
+       a figure (:func:`vfsynth.reports.living_plot.plot_living`). Studies without a year are
+       placed last and named.
+    2. Updating from an exported prior: each posterior exported as a ``vfsynth-priors/1`` file
+       for the next update (:mod:`vfsynth.fits.prior_export`), and a look-back check — the
+       studies up to the median year analysed, exported, updated with the later ones only
+       (:mod:`vfsynth.fits.update`) and compared with all studies at once.
     """
     d = Doc()
-    liv = _optional("vfsynth.fits.living")
-    if liv is not None and hasattr(liv, "report_section"):
-        say("living review")
-        try:
-            info = liv.report_section(review, [r.summary for r in results if r.summary], seed=seed)
-            for para in info.get("paragraphs", []):
-                d.para(str(para))
-            for tab in info.get("tables", []):
-                d.table([str(c) for c in tab["header"]], [[_num(v) for v in row] for row in tab["rows"]])
-            return d, "ok"
-        except Exception as exc:  # noqa: BLE001
-            d.callout("warn", "Living-review section failed", text=f"{type(exc).__name__}: {exc}")
-            return d, "warn"
+    status = "ok"
+    say("living review: cumulative analysis by publication year")
+    d.heading("Cumulative analysis by publication year")
+    d.para("For each analysis the studies are added one at a time in order of publication (ties by label); after "
+           "each, the exact normal–normal posterior (numerical integration, the fit's priors) gives the pooled mean "
+           "with its 95% credible interval, P(benefit) and the median heterogeneity tau; the DerSimonian–Laird "
+           "random-effects estimate (common-effect for the first study) is shown beside it. The last row is the "
+           "analysis of all studies. Bayesian posteriors do not depend on how often the evidence was looked at, "
+           "but threshold crossings over time are descriptive, not sequential tests.")
+    ran = False
+    for r in results:
+        if r.table is None or r.table.k < 2:
+            continue
+        ran = True
+        if cumulative_block(d, r, say, out_dir) != "ok":
+            status = "warn"
+    if not ran:
+        d.para("No analysis has two or more studies.")
+    d.heading("Updating from an exported prior")
+    status2 = _export_update_part(d, review, results, say, out_dir)
+    return d, ("warn" if "warn" in (status, status2) else status2)
+
+
+def _export_update_part(d: Doc, review, results, say, out_dir: Path | None) -> str:
+    """Prior files for the next update and the look-back update (part 2 of the section)."""
     pe, up = _optional("vfsynth.fits.prior_export"), _optional("vfsynth.fits.update")
     if pe is None or up is None:
-        d.callout("warn", "Living review: not available in this build",
-                  text="vfsynth.fits.prior_export / vfsynth.fits.update are not installed; this section is a hook.")
-        return d, "hook"
+        d.callout("warn", "Prior export / update not available in this build",
+                  text="vfsynth.fits.prior_export / vfsynth.fits.update are not installed.")
+        return "hook"
     say("living review: prior export and retrospective update")
     status = "ok"
     d.para("Each posterior below is exported as a prior file (format vfsynth-priors/1: parametric fits to the "
@@ -679,11 +816,16 @@ def living_section(review, results, seed: int, say, out_dir: Path | None = None)
         if r.summary is None or r.dt is None:
             continue
         t = r.table
+        tp, mp = r.info.get("tau_prior"), r.info.get("mu_prior")
         try:
+            priors = {k: p.to_dict() for k, p in (("tau", tp), ("mu", mp)) if hasattr(p, "to_dict")}
             cfg = {"analysis": {"review": review.name, "outcome": t.outcome, "timepoint": t.timepoint,
                                 "measure": t.measure, "k": t.k}, "model": {"kind": r.model},
-                   "fit_id": r.info.get("fit_id", "")}
+                   "fit_id": r.info.get("fit_id", ""), "data_hash": t.content_hash(), "priors": priors}
             obj = pe.export_priors(r.dt, cfg, table=t)
+            # The report's copy carries no wall-clock time stamp: the fit id and data hash in
+            # "source" identify it, and a rebuild of unchanged fits writes identical files.
+            obj.pop("created", None)
             fname = f"priors/{r.slug}.json"
             if out_dir is not None:
                 (Path(out_dir) / "priors").mkdir(parents=True, exist_ok=True)
@@ -700,27 +842,32 @@ def living_section(review, results, seed: int, say, out_dir: Path | None = None)
             early, late, year = up.split_by_year(t)
             from vfsynth.fits.exact import nnhm_exact
 
-            tp, mp = r.info.get("tau_prior"), r.info.get("mu_prior")
             if isinstance(tp, str) or isinstance(mp, str) or tp is None or mp is None:
                 raise ValueError("needs the fit's Prior objects")
             prior_file = pe.export_exact(nnhm_exact(early, tau_prior=tp, mu_prior=mp), early)
             u = up.update(pe.PriorSet(prior_file), late, method="exact")
             changed = ", ".join(u.changed) or "none"
+            allq = nnhm_exact(t, tau_prior=tp, mu_prior=mp)
+            aq = allq.mu_quantiles([0.025, 0.5, 0.975])
             upd_rows.append([r.label, f"≤ {year:g}: {early.k}", f"{u.old['mu_median']:.2f} ({u.old['mu_low']:.2f} to {u.old['mu_high']:.2f})",
                              f"{u.old['p_benefit']:.3f}", f"+{late.k}", f"{u.new['mu_median']:.2f} ({u.new['mu_low']:.2f} to {u.new['mu_high']:.2f})",
-                             f"{u.new['p_benefit']:.3f}", changed])
+                             f"{u.new['p_benefit']:.3f}", changed,
+                             f"{aq[1]:.2f} ({aq[0]:.2f} to {aq[2]:.2f}); {allq.prob_mu_greater(0.0):.3f}"])
         except Exception as exc:  # noqa: BLE001
             notes.append(f"{r.label}: retrospective update not possible ({exc})")
     if exp_rows:
         d.table(["Analysis", "mu prior for the next update", "tau prior", "prior ESS (ELIR)", "file"], exp_rows)
     if upd_rows:
-        d.para("Retrospective living-review check: the studies up to the median publication year analysed first "
-               "(exact normal-normal posterior), exported as a prior, then updated with the later studies only.")
+        d.para("Look-back check of updating: the studies up to the median publication year analysed first "
+               "(exact normal-normal posterior), exported as a prior, then updated with the later studies only; "
+               "the last column analyses all studies at once (exact, same priors, log-odds scale for odds ratios). "
+               "The two agree up to the error of the exported parametric approximation.")
         d.table(["Analysis", "Early studies", "mu early (95% CrI)", "P(benefit) early", "New studies",
-                 "mu updated (95% CrI)", "P(benefit) updated", "Conclusions changed"], upd_rows)
+                 "mu updated (95% CrI)", "P(benefit) updated", "Conclusions changed",
+                 "mu all studies at once (95% CrI); P(benefit)"], upd_rows)
     if notes:
         d.bullets(notes)
-    return d, status
+    return status
 
 
 def _prior_text(entry: dict) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from vfsynth.reports import summaries as S
 
 ROB_COLUMN = re.compile(r"(^|_)(rob|risk_?of_?bias)(_|$)", re.I)

@@ -168,6 +168,53 @@ def test_prior_predictive_effects_plausible():
     assert chk["P(|y_SMD|>3)"] < 0.02
 
 
+def test_informative_b_prior_reweights_the_implied_prior():
+    from vfsynth.fits.joint_runner import prior_predictive_check
+
+    jd = J.assemble(_mixed_tables())
+    vague = prior_predictive_check(jd, draws=4000, seed=12)
+    info = prior_predictive_check(jd, draws=4000, seed=12, options=J.JointOptions(informative_b=True))
+    # Implied prior of b = r * tau_A / tau_S: tau_A / tau_S (iid half-normals) is |Cauchy(0, 1)|
+    # and r ~ LKJ(2) marginal for K = 3, (r + 1) / 2 ~ Beta(2.5, 2.5), independent, so
+    # P(|b| > 1) = E[(2 / pi) arctan |r|], by quadrature.
+    from scipy import integrate
+
+    closed = integrate.quad(lambda u: stats.beta(2.5, 2.5).pdf(u) * 2 / np.pi * np.arctan(abs(2 * u - 1)), 0, 1)[0]
+    assert abs(vague["P(|b|>1)"] - closed) < 4 * np.sqrt(closed * (1 - closed) / 4000)
+    # the N(0.24, 0.12) factor (P(|b| > 1) = 1e-10 on its own) removes that tail
+    assert info["P(|b|>1)"] < 0.01
+    model = J.build_generative(jd, *J.default_priors(jd.constructs), J.JointOptions(informative_b=True))
+    assert [p.name for p in model.potentials] == ["b_informative_prior"]
+
+
+def test_conditional_row_predictive_matches_textbook_conditional_normal():
+    """Leave-one-row-out terms: precision form vs the Schur-complement conditional of the MVN."""
+    import xarray as xr
+
+    from vfsynth.fits.joint_runner import JointFitResult, conditional_row_predictive
+
+    jd = J.assemble(_mixed_tables())
+    rng = np.random.default_rng(0)
+    latent = rng.normal(0.3, 0.2, size=(1, 3, len(jd.studies), len(jd.slots)))
+    dt = xr.DataTree.from_dict({"posterior": xr.Dataset({"latent": (("chain", "draw", "study", "slot"), latent)})})
+    for rho in (0.0, 0.5):
+        res = JointFitResult(dt, jd, J.JointOptions(rho_w=rho), {}, {}, {}, "x", None, False, {})
+        cmean, csd, ll = conditional_row_predictive(res)
+        cov = J.within_study_corr(jd, rho) * np.outer(jd.se, jd.se)
+        for d in range(3):
+            m = latent[0, d][jd.row_study, jd.row_slot] * jd.factor
+            for r in range(jd.n_rows):
+                o = np.array([i for i in range(jd.n_rows) if i != r])
+                w = np.linalg.solve(cov[np.ix_(o, o)], cov[o, r])
+                mu_c = m[r] + w @ (jd.y[o] - m[o])
+                sd_c = np.sqrt(cov[r, r] - cov[r, o] @ w)
+                assert cmean[d, r] == pytest.approx(mu_c, abs=1e-10)
+                assert csd[d, r] == pytest.approx(sd_c, rel=1e-10)
+                assert ll[d, r] == pytest.approx(stats.norm.logpdf(jd.y[r], mu_c, sd_c), rel=1e-10)
+        if rho == 0.0:
+            np.testing.assert_allclose(csd[0], jd.se)
+
+
 # ---------------------------------------------------------------------------------------------
 # Fits
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +271,18 @@ def test_no_data_paths_are_labelled_prior_only(bundled_post_fit):
     assert s["parallel"]["reflective_functioning"]["a"]["prior_only"]
     assert s["constructs"]["attachment"]["has_data"] is False
     assert s["diagnostics"]["divergences"] == 0
+
+
+def test_posterior_predictive_and_loo_pit_tables(bundled_post_fit):
+    from vfsynth.fits.joint_runner import loo_pit_rows, posterior_predictive_table
+
+    res = bundled_post_fit
+    ppc = posterior_predictive_table(res)
+    assert list(ppc["row"]) == list(res.data.row_label)
+    assert ppc["ppp"].between(0, 1).all()
+    assert (ppc["rep_q2.5"] < ppc["rep_q97.5"]).all()
+    pit = loo_pit_rows(res)
+    assert len(pit) == res.data.n_rows and pit["loo_pit"].between(0, 1).all()
 
 
 def test_rho_w_irrelevant_without_multi_row_studies():

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from test_summaries import exact_nnhm_posterior
+
 from vfsynth.data import load_csv, load_review
 from vfsynth.models.priors import half_normal, normal_mu
 from vfsynth.reports import pipeline
@@ -218,6 +219,78 @@ def test_living_section_exports_priors_and_updates(tmp_path):
         f = stats.norm.pdf(stats.norm.ppf(p)) / ep.mu_sd
         mc_se = math.sqrt(p * (1 - p) / 20000) / f
         assert abs(printed - exact) < 0.005 + 4 * mc_se
+    # the last column is all studies at once, exact (no draws): printed to 2 / 3 decimals
+    full = nnhm_exact(r.table, tau_prior=r.info["tau_prior"], mu_prior=r.info["mu_prior"])
+    fq = full.mu_quantiles(probs)
+    assert cells[8] == f"{fq[1]:.2f} ({fq[0]:.2f} to {fq[2]:.2f}); {full.prob_mu_greater(0.0):.3f}"
+    # the report's copy of the prior file has no wall-clock stamp (rebuilds are byte-identical)
+    # and names its fit and data instead
+    import json
+
+    raw = json.loads((tmp_path / "priors" / f"{r.slug}.json").read_text())
+    assert "created" not in raw
+    assert raw["source"]["fit_id"] == "fake" and raw["source"]["data_hash"] == r.table.content_hash()
+    assert raw["source"]["priors"]["tau"] == r.info["tau_prior"].to_dict()
+    first = (tmp_path / "priors" / f"{r.slug}.json").read_bytes()
+    pipeline.living_section(review, results, 1, lambda m: None, tmp_path)
+    assert (tmp_path / "priors" / f"{r.slug}.json").read_bytes() == first
+    # years present: the cumulative table follows publication order
+    years = [int(c.split(" | ")[0].strip("| ")) for c in md.splitlines()
+             if re.match(r"\| (19|20)\d\d \|", c)]
+    assert len(years) == r.table.k and years == sorted(years)
+
+
+def test_living_section_cumulative_table_and_figure(tmp_path, monkeypatch):
+    """The cumulative (living-review) table and its figure appear in the report of a review
+    that is not CD012348 (normand1999: no publication years, said and placed, none dropped);
+    the last row is the exact all-studies posterior under the fit's priors."""
+    from vfsynth.fits.exact import nnhm_exact
+
+    # the other extras (model comparison, joint model) are not under test here: keep it fast
+    monkeypatch.setattr(pipeline, "comparison_section", lambda review, results, seed, say: (pipeline.Doc(), "ok", {}))
+    monkeypatch.setattr(pipeline, "mediation_hook", lambda review, seed, say: None)
+    review = load_csv(FIX / "normand1999.csv")
+    res = pipeline.build_report(review, tmp_path, seed=4, progress=False, fitter=fake_fitter, extras=True)
+    html, md = res.html.read_text(), res.markdown.read_text()
+    living = html[html.index('<section id="living">'): html.index('<section id="reproduce">')]
+    assert "Cumulative analysis by publication year" in living
+    imgs = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', living)
+    assert [alt for _, alt in imgs] == ["Cumulative pooled effect and P(benefit) as each study arrived — length of stay (post)"]
+    assert base64.b64decode(imgs[0][0])[:4] == b"\x89PNG"
+    assert "(figures/living_length_of_stay_post.png)" in md
+    assert (tmp_path / "figures" / "living_length_of_stay_post.png").is_file()
+    assert "could not be drawn" not in living and "failed" not in living
+    r = res.analyses[0]
+    t = r.table
+    # no study has a year: every one is named in the warning, and every one has a row
+    warn = living[living.index("Studies without a publication year"):]
+    warn = warn[: warn.index("</div>")]
+    assert all(s in warn for s in t.study)
+    df = r.living
+    assert sorted(df["study"]) == sorted(t.study) and list(df["k"]) == list(range(1, t.k + 1))
+    # last row = exact all-studies NNHM posterior under the fit's priors
+    ep = nnhm_exact(t, tau_prior=r.info["tau_prior"], mu_prior=r.info["mu_prior"])
+    last = df.iloc[-1]
+    q = ep.mu_quantiles([0.025, 0.5, 0.975])
+    tq = ep.tau_quantiles([0.025, 0.5, 0.975])
+    for got, want in [(last.mu_mean, ep.mu_mean), (last.mu_sd, ep.mu_sd), (last.mu_low, q[0]), (last.mu_median, q[1]),
+                      (last.mu_high, q[2]), (last.p_benefit, ep.prob_mu_greater(0.0)), (last.tau_low, tq[0]),
+                      (last.tau_median, tq[1]), (last.tau_high, tq[2])]:
+        assert got == pytest.approx(float(want), abs=1e-9)
+    # ... and the DerSimonian-Laird estimate beside it is the all-studies DL fit
+    from vfsynth.data.pooling import pool
+
+    dl = pool(t.estimate, t.se**2, method="DL")
+    assert last.dl_estimate == pytest.approx(dl.estimate, abs=1e-12)
+    # the rendered last row carries those numbers
+    row = next(line for line in md.splitlines() if line.startswith(f"| no year | {last.study} | {t.k} |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == f"{ep.mu_mean:.2f} ({q[0]:.2f} to {q[2]:.2f})"
+    assert cells[4] == pipeline._fmt_p(ep.prob_mu_greater(0.0)) and cells[5] == f"{tq[1]:.2f}"
+    assert cells[6] == f"{dl.estimate:.2f} ({dl.ci_low:.2f} to {dl.ci_high:.2f})"
+    # the machine-readable table next to the report
+    csv = pd.read_csv(tmp_path / "living" / f"{r.slug}.csv")
+    assert csv["mu_mean"].iloc[-1] == pytest.approx(ep.mu_mean, rel=1e-9)
 
 
 def test_mediation_hook_marks_prior_only_paths(monkeypatch):
@@ -261,6 +334,7 @@ def test_full_report_with_real_fits_and_extras(tmp_path, fit_dir):
 def _summary_with(m, s, tau, *, k=5, measure="SMD"):
     """An AnalysisSummary from a normal posterior N(m, s²) of mu and a fixed tau (exact PI)."""
     from test_summaries import make_table, normal_posterior
+
     from vfsynth.reports import summaries as S
 
     t = make_table(np.full(k, m), np.full(k, 0.2), measure=measure)
