@@ -14,7 +14,10 @@ Implementation
   attachment in 12 of which 6 as secure/insecure counts); in ``"complete"`` every study
   reports every outcome.
 * Parameters and data are forward-sampled from the *same* PyMC model the package fits
-  (:func:`vfsynth.models.joint.build_generative`), with the registry default priors.
+  (:func:`vfsynth.models.joint.build_generative`), with the registry default priors
+  (mu ~ N(0, 1), tau ~ HN(0.5) per outcome, LKJ(2), rho_w = 0.3) except the count-row
+  baselines, alpha ~ N(0, 1.5) instead of N(0, 10), so that simulated control arms have
+  realistic (not all-or-none) secure proportions. SBC is valid for any proper prior.
 * The joint log density of that generative model, as a function of the (transformed)
   parameter values **and** the observed values, is turned into one JAX function
   (:func:`pymc.sampling.jax.get_jaxified_graph`), so every replicate is the same program
@@ -33,10 +36,11 @@ is Bonferroni-corrected: calibration is rejected for a parameter when its p-valu
 :math:`[\\lceil 0.05 L\\rceil, \\lfloor 0.95 L\\rfloor]`) is checked against a binomial
 acceptance interval at the same Bonferroni level.
 
-Runtime (measured once, 2 CPU cores shared with other jobs; ``result["seconds"]`` is the
-vmapped sampling including XLA compilation): ``"review"`` design, 100 replicates x
-(500 warm-up + 1,000 draws): 42 s; ``"complete"`` design: 1,282 s. Whole slow test
-(``tests/test_joint_sbc.py``, both designs, prior simulation and compilation): 22 min.
+Runtime (2 CPU cores; ``result["seconds"]`` is the vmapped sampling including XLA
+compilation), 100 replicates x (500 warm-up + 1,000 draws), one chain each: ``"review"``
+design 36 s, ``"complete"`` design 56 s; the whole slow test (``tests/test_joint_sbc.py``,
+both designs, prior simulation and PyMC compilation) 98 s. A first run while other jobs
+loaded both cores took 42 s and 1,282 s (22 min in all) for the same, bit-identical ranks.
 A chunk of vmapped replicates runs until its slowest replicate finishes, so one replicate
 with long trajectories in warm-up costs the whole chunk; ``result["chunk_seconds"]``
 shows it.

@@ -400,7 +400,7 @@ def assemble(
                 f"outcome {t.outcome!r} ({t.timepoint}) is on the MD scale; the joint model links outcomes on "
                 "the SMD scale (log OR via Chinn 2000). Give SMDs (or arm means and SDs) for this outcome."
             )
-        if t.timepoint != POST and not t.timepoint:
+        if not t.timepoint:
             raise JointSpecError(f"outcome {t.outcome!r} has an empty time point")
     tables.sort(key=lambda t: (constructs.index(construct_of[t.outcome]), t.timepoint != POST, t.timepoint, t.outcome))
 
