@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+
 from vfsynth.data.errors import DataValidationError, Problem
 from vfsynth.data.review import Review
 from vfsynth.data.validate import validate_data, validate_moderators

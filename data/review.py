@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
 from vfsynth.data import effects as es
 from vfsynth.data import schema
 from vfsynth.data.effect_table import EffectTable

@@ -74,6 +74,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from vfsynth.data.errors import DataValidationError, Problem
 
 SCHEMA_COLUMNS = (

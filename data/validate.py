@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 
 import pandas as pd
+
 from vfsynth.data import schema
 from vfsynth.data.errors import DataValidationError, Problem
 

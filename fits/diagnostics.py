@@ -83,8 +83,21 @@ def diagnose(dt, *, max_treedepth: int = 10, var_names: Sequence[str] | None = N
     names = [n for n in names if n not in _SKIP and n in post.data_vars]
     sub = post[names]
 
+    # Components constant across every draw (e.g. the fixed zeros and leading one of an LKJ
+    # Cholesky factor) have no R-hat / ESS (arviz returns NaN); they are not evidence of
+    # non-convergence, so they are left out. Non-finite draws were kept above and still fail.
+    def _varying(n):
+        vals = np.asarray(sub[n].values, dtype=float)
+        flat = vals.reshape(vals.shape[0] * vals.shape[1], -1)
+        keep = ~(np.all(np.isfinite(flat), axis=0) & (np.ptp(flat, axis=0) == 0.0))
+        return keep.reshape(vals.shape[2:]) if vals.ndim > 2 else keep.reshape(())
+
     def _extreme(ds, fn):
-        vals = {n: float(fn(np.asarray(ds[n].values, dtype=float))) for n in ds.data_vars}
+        vals = {}
+        for n in ds.data_vars:
+            arr = np.asarray(ds[n].values, dtype=float)
+            keep = _varying(n)
+            vals[n] = float(fn(arr[keep] if arr.ndim else arr))
         return vals
 
     rhat = azs.rhat(dt, var_names=names)

@@ -243,6 +243,7 @@ def fit_univariate(
 def _unify_log_likelihood(dt, table: EffectTable) -> None:
     """Replace the arm-level log-likelihood by one term per study (LOO unit = study)."""
     import xarray as xr
+
     from vfsynth.models.univariate import study_log_likelihood
 
     ll = study_log_likelihood(dt, table, "binomial-normal")

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from vfsynth.fits import jaxenv
 
 jaxenv.configure()

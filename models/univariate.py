@@ -66,6 +66,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
 from vfsynth.data.effect_table import EffectTable
 
 KINDS = ("random-effects", "common-effect", "binomial-normal", "t")

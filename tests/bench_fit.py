@@ -70,6 +70,7 @@ def main() -> None:
     import numpyro
     import numpyro.distributions as dist
     from numpyro.infer import MCMC, NUTS
+
     from vfsynth.data import load_review
     from vfsynth.fits.runner import resolve_priors
     from vfsynth.fits.sampling import sample_model

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from test_report import fake_fitter
+
 from vfsynth.data import load_csv, load_review
 from vfsynth.reports import pipeline
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from vfsynth.reports.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from vfsynth.reports.cli import main
 
 HERE = Path(__file__).resolve().parent

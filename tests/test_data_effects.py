@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
+
 from vfsynth.data import effects as es
 from vfsynth.data import load_csv, load_review
 

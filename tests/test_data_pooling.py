@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from vfsynth.data.pooling import pool
 
 HERE = Path(__file__).resolve().parent

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from vfsynth.data import EffectTable, Review, load_csv, load_data, load_review
 from vfsynth.data import effects as es
 

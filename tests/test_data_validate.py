@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from vfsynth.data import DataValidationError, load_csv
 
 FIX = Path(__file__).resolve().parent / "fixtures"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from vfsynth.data import load_csv, load_review
 from vfsynth.data.pooling import pool
 from vfsynth.fits import living
@@ -70,6 +71,7 @@ def test_bundled_review_and_missing_years():
 
 def test_plot_living_draws_both_panels(table):
     import matplotlib.pyplot as plt
+
     from vfsynth.reports.living_plot import plot_living
 
     fig = plot_living(table)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import special, stats
+
 from vfsynth.fits.exact import nnhm_exact
 from vfsynth.models.priors import half_normal, normal_mu
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from vfsynth.data import load_csv, load_data, revman
 from vfsynth.data import revman_pooling as rp
 from vfsynth.data.errors import DataValidationError

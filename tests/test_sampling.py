@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
+
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.fits import diagnostics, sampling
 from vfsynth.models.priors import half_normal, normal_mu
@@ -133,3 +134,41 @@ def test_alternative_samplers_run(sampler):
     assert dt["log_likelihood"]["y"].dims == ("chain", "draw", "study")
     v = diagnostics.diagnose(dt)
     assert len(v["divergences_per_chain"]) == 2
+
+
+def test_diagnose_ignores_constant_components_but_not_nonfinite_ones():
+    """An LKJ Cholesky factor has fixed entries (R-hat NaN); they must not fail the gate,
+    while a genuinely non-mixing or non-finite component still must."""
+    import warnings
+
+    import arviz_base as azb
+
+    from vfsynth.fits.diagnostics import diagnose
+
+    rng = np.random.default_rng(0)
+    chol = np.zeros((4, 500, 2, 2))
+    chol[..., 0, 0] = 1.0
+    chol[..., 1, 0] = 0.1 * rng.normal(size=(4, 500))
+    chol[..., 1, 1] = np.sqrt(1 - chol[..., 1, 0] ** 2)
+    stats = {
+        "diverging": np.zeros((4, 500), bool),
+        "tree_depth": np.full((4, 500), 3),
+        "energy": rng.normal(size=(4, 500)),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ok = diagnose(azb.from_dict({"posterior": {"mu": rng.normal(size=(4, 500)), "corr_chol": chol},
+                                     "sample_stats": stats}))
+        assert ok["passed"] and ok["max_rhat"] < 1.01
+
+        stuck = chol.copy()
+        stuck[0, :, 1, 0] += 5.0  # chain 0 sits elsewhere: R-hat must flag it
+        bad = diagnose(azb.from_dict({"posterior": {"mu": rng.normal(size=(4, 500)), "corr_chol": stuck},
+                                      "sample_stats": stats}))
+        assert not bad["passed"] and bad["max_rhat"] > 1.5
+
+        nonfinite = chol.copy()
+        nonfinite[1, 7, 1, 1] = np.nan
+        worse = diagnose(azb.from_dict({"posterior": {"mu": rng.normal(size=(4, 500)), "corr_chol": nonfinite},
+                                        "sample_stats": stats}))
+        assert not worse["passed"]

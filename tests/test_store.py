@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import xarray as xr
+
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.fits import store
 

@@ -8,6 +8,7 @@ import arviz_base as azb
 import numpy as np
 import pytest
 from scipy import stats
+
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.reports import summaries as S
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import special, stats
+
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.models.priors import half_normal, normal_mu
 from vfsynth.models.univariate import (
