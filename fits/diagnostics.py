@@ -114,7 +114,6 @@ def diagnose(dt, *, max_treedepth: int = 10, var_names: Sequence[str] | None = N
     worst = max(r_by, key=r_by.get) if r_by else None
     min_ess_bulk = min(eb_by.values()) if eb_by else float("nan")
     min_ess_tail = min(et_by.values()) if et_by else float("nan")
-    del sub
 
     ss = dt["sample_stats"].to_dataset()
     div = _stat(ss, "diverging", "divergent")
