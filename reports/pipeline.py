@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from vfsynth.reports import plots as P
+from vfsynth.reports import sensitivity_plots as SP
 from vfsynth.reports import sof as SOF
 from vfsynth.reports import summaries as S
 from vfsynth.reports.html_report import Doc, Section, all_figures, render_html, render_markdown
@@ -173,14 +174,14 @@ def _fmt_p(p: float) -> str:
 
 
 def _safe_fig(doc: Doc, make, name: str, caption: str) -> None:
-    """Add a figure; a plotting error becomes a visible warning instead of a crash."""
+    """Add a figure; a plotting error becomes a visible (red) failure box instead of a crash."""
     try:
         doc.figure(make(), name, caption)
     except Exception as exc:  # noqa: BLE001
         import matplotlib.pyplot as plt
 
         plt.close("all")
-        doc.callout("warn", f"Figure '{caption}' could not be drawn", text=f"{type(exc).__name__}: {exc}")
+        doc.callout("fail", f"Figure '{caption}' could not be drawn", text=f"{type(exc).__name__}: {exc}")
 
 
 def is_reconstruction(review) -> bool:
@@ -555,16 +556,21 @@ def mediation_hook(review, seed: int, say) -> dict | None:
 
 
 def comparison_section(review, results, seed: int, say) -> tuple[Doc, str, dict]:
-    """Model comparison (:func:`vfsynth.fits.compare.compare_models`) and sensitivity analyses
-    (:mod:`vfsynth.fits.sensitivity`) for each pooled analysis (comparison needs k ≥ 3)."""
+    """Model comparison (:func:`vfsynth.fits.compare.compare_models`), sensitivity analyses
+    (:mod:`vfsynth.fits.sensitivity`), moderators and small-study effects
+    (:mod:`vfsynth.fits.moderators`) for each pooled analysis, each with its table and plot
+    (:mod:`vfsynth.reports.sensitivity_plots`). Model comparison, moderators and small-study
+    effects need k >= 3. Each part runs on its own: a part that fails is shown as a red
+    callout with the error and the rest of the section is still built."""
     d = Doc()
     status = "ok"
     robustness: dict = {}
     cmp_mod = _optional("vfsynth.fits.compare")
     sens_mod = _optional("vfsynth.fits.sensitivity")
-    if cmp_mod is None and sens_mod is None:
+    mod_mod = _optional("vfsynth.fits.moderators")
+    if cmp_mod is None and sens_mod is None and mod_mod is None:
         d.callout("warn", "Not available in this build",
-                  text="vfsynth.fits.compare / vfsynth.fits.sensitivity are not installed; this section is a hook.")
+                  text="vfsynth.fits.compare / sensitivity / moderators are not installed; this section is a hook.")
         return d, "hook", robustness
     for r in results:
         if r.summary is None:
@@ -582,16 +588,168 @@ def comparison_section(review, results, seed: int, say) -> tuple[Doc, str, dict]
                 d.table(cols, [[_num(v) for v in row] for row in tab[cols].itertuples(index=False)])
                 if c.notes:
                     d.bullets([str(n) for n in c.notes])
+                _safe_fig(d, lambda c=c, r=r: SP.pareto_k_plot(c.pointwise, title=f"Pareto k per study — {r.label}"),
+                          f"pareto_k_{r.slug}",
+                          f"Pareto k of each study's leave-one-out PSIS estimate under each model (open markers: replaced by an "
+                          f"exact refit; k > 0.7 is unreliable) — {r.label}")
+                _safe_fig(d, lambda c=c, r=r: SP.comparison_plot(c.table, title=f"Model comparison — {r.label}"),
+                          f"comparison_{r.slug}", f"Leave-one-study-out elpd (± 2 se of the difference to the best model) "
+                                                  f"and stacking weights — {r.label}")
             except Exception as exc:  # noqa: BLE001
-                status = "warn"
-                d.callout("warn", "Model comparison failed", text=f"{type(exc).__name__}: {exc}")
+                status = "fail"
+                d.callout("fail", "Model comparison failed", text=f"{type(exc).__name__}: {exc}")
         if sens_mod is not None:
             robustness[(r.outcome, r.timepoint)] = _sensitivity_block(d, sens_mod, r, seed, say)
         else:
             d.para("Sensitivity analyses (priors, leave-one-out): vfsynth.fits.sensitivity not available.")
+        if mod_mod is not None and r.table.k >= 3:
+            if _moderator_block(d, mod_mod, review, r, seed, say) != "ok":
+                status = "fail"
+            if _small_study_block(d, mod_mod, r, seed, say) != "ok":
+                status = "fail"
+        elif mod_mod is not None:
+            d.para(f"Moderator and small-study-effect analyses need at least 3 studies (k = {r.table.k}).")
     if not d.html:
         d.para("No pooled analysis to compare.")
     return d, status, robustness
+
+
+def _moderator_columns(review) -> list[str]:
+    """The moderators analysed: as ``vfsynth sensitivity`` (the bundled review's documented
+    set where present, else every column of the user's moderators table except identifiers
+    and free-text references)."""
+    from vfsynth.reports.commands.sensitivity_cmd import _moderator_columns as cols
+
+    return cols(review)
+
+
+def _interval(mean: float, low: float, high: float, median: float = math.nan) -> str:
+    """'0.123 (-0.045 to 0.301)'; 'median 0.12 (...)' where only quantiles exist (tau rows)."""
+    if np.isfinite(mean):
+        return f"{mean:.3f} ({low:.3f} to {high:.3f})"
+    if np.isfinite(median):
+        return f"median {median:.3f} ({low:.3f} to {high:.3f})"
+    return ""
+
+
+def _moderator_block(d: Doc, mod_mod, review, r: AnalysisResult, seed: int, say) -> str:
+    """Meta-regression / subgroup analysis for each moderator
+    (:func:`vfsynth.fits.moderators.moderator_analysis`, exact engine): the table of
+    coefficients and subgroup differences, every excluded study with its reason, and
+    :func:`vfsynth.reports.sensitivity_plots.moderator_plot`. Returns "ok" or "fail"."""
+    d.heading(f"Moderators — {r.label}", level=4)
+    mods = getattr(review, "moderators", None)
+    if mods is None or len(mods) == 0:
+        d.para("This review has no moderators table (load it with a moderators CSV), so no moderator analysis was run.")
+        return "ok"
+    say(f"moderators: {r.label}")
+    try:
+        columns = _moderator_columns(review)
+        if not columns:
+            d.para("The moderators table has no column to analyse.")
+            return "ok"
+        md = mod_mod.moderator_analysis(review, r.outcome, r.timepoint, moderators=columns, engine="exact", seed=seed)
+    except Exception as exc:  # noqa: BLE001
+        d.callout("fail", "Moderator analysis failed", text=f"{type(exc).__name__}: {exc}")
+        return "fail"
+    scale = "log odds ratio" if r.table.measure == "logOR" else r.table.measure
+    d.para(f"Bayesian meta-regression (continuous moderators, per SD) and subgroup analysis (categorical moderators) "
+           f"of the pooled effect, exact posterior by numerical integration over tau, default priors; one moderator at "
+           f"a time. Effects on the {scale} scale; P(> 0) is the posterior probability that the coefficient or "
+           f"subgroup difference is positive. Subgroup analyses are observational comparisons between trials.")
+    est = md[md["term"] != "not estimable"]
+    if len(est):
+        med = est["median"] if "median" in est.columns else np.full(len(est), np.nan)
+        d.table(
+            ["Moderator", "Term", "Mean (95% CrI)", "P(> 0)", "Studies used"],
+            [[row.moderator, row.term, _interval(row.mean, row.low, row.high, m),
+              "" if not np.isfinite(row.p_positive) else f"{row.p_positive:.3f}", f"{row.k_used:.0f}"]
+             for row, m in zip(est.itertuples(index=False), med, strict=True)],
+            numeric={3, 4},
+        )
+    # Excluded studies and unusable moderators are always listed (never dropped silently).
+    items = []
+    for mod, sub in md.groupby("moderator", sort=False):
+        ex = sub["excluded"].iloc[0]
+        if sub["term"].iloc[0] == "not estimable":
+            items.append(f"{mod}: not estimable — {ex}")
+        elif isinstance(ex, str) and ex:
+            items.append(f"{mod}: excluded {ex}")
+    if items:
+        d.callout("warn", "Studies excluded from moderator analyses, and moderators that could not be estimated", items=items)
+    else:
+        d.para("Every study had a usable value of every moderator; none was excluded.")
+    if len(est):
+        _safe_fig(d, lambda: SP.moderator_plot(md, title=f"Moderators — {r.label}"), f"moderators_{r.slug}",
+                  f"Meta-regression coefficients and subgroup differences (mean, 95% CrI; {scale} scale) — {r.label}")
+    return "ok"
+
+
+def _small_study_block(d: Doc, mod_mod, r: AnalysisResult, seed: int, say) -> str:
+    """Small-study effects (:func:`vfsynth.fits.moderators.small_study_effects`): unadjusted,
+    PET, PEESE, PET-PEESE (exact) and the step-function selection model (NUTS), as a table,
+    :func:`vfsynth.reports.sensitivity_plots.small_study_plot` and one sentence on how the
+    adjustments move P(benefit). If the selection model fails, the exact rows are still shown
+    and the failure is shown in red. Returns "ok" or "fail"."""
+    d.heading(f"Small-study effects — {r.label}", level=4)
+    say(f"small-study effects: {r.label}")
+    status = "ok"
+    try:
+        ss = mod_mod.small_study_effects(r.table, seed=seed)
+    except Exception as exc:  # noqa: BLE001
+        status = "fail"
+        d.callout("fail", "Selection model for small-study effects failed", text=f"{type(exc).__name__}: {exc}")
+        try:
+            ss = mod_mod.small_study_effects(r.table, seed=seed, selection=False)
+        except Exception as exc2:  # noqa: BLE001
+            d.callout("fail", "Small-study-effect analysis failed", text=f"{type(exc2).__name__}: {exc2}")
+            return status
+    scale = "log odds ratio" if r.table.measure == "logOR" else r.table.measure
+    d.para(f"Pooled effect without adjustment and adjusted for small-study effects ({scale} scale): PET and PEESE "
+           "(meta-regression on the standard error / variance; the intercept is the effect of an infinitely large "
+           "study; Stanley & Doucouliagos 2014), PET-PEESE (PEESE if PET's 95% interval excludes 0) and a "
+           "step-function selection model on one-sided p-values (Vevea & Hedges 1995; NUTS).")
+    d.table(
+        ["Model", "Effect mean (95% CrI)", "P(benefit)", "Small-study slope mean; P(> 0)", "Detail"],
+        [[row.model, _interval(row.mean, row.low, row.high), f"{row.p_benefit:.3f}",
+          "" if not np.isfinite(row.slope_mean) else f"{row.slope_mean:.3f}; {row.slope_p_positive:.3f}", row.detail]
+         for row in ss.itertuples(index=False)],
+        numeric={2},
+    )
+    d.para(small_study_sentence(ss, r.table.k))
+    _safe_fig(d, lambda: SP.small_study_plot(ss, r.table.measure, title=f"Small-study effects — {r.label}"),
+              f"small_study_{r.slug}", f"Pooled effect unadjusted and under each small-study adjustment (mean, 95% CrI) — {r.label}")
+    return status
+
+
+def small_study_sentence(ss, k: int) -> str:
+    """One sentence: how the small-study adjustments move P(benefit) from the unadjusted value
+    (first row of :func:`vfsynth.fits.moderators.small_study_effects`), and under which
+    adjustments it crosses 0.95 or 0.5."""
+    p = ss["p_benefit"].to_numpy(float)
+    names = [str(m).split(" (")[0] for m in ss["model"]]
+    p0, adj = p[0], p[1:]
+    if not len(adj):
+        return f"P(benefit) without adjustment is {p0:.3f}; no adjustment could be fitted."
+    text = (f"Adjusting for small-study effects moves P(benefit) from {p0:.3f} (unadjusted) to between "
+            f"{adj.min():.3f} and {adj.max():.3f} ({', '.join(f'{n} {v:.3f}' for n, v in zip(names[1:], adj, strict=True))})")
+    crossings = []
+    for t in (0.95, 0.5):
+        which = [n for n, v in zip(names[1:], adj, strict=True) if (v > t) != (p0 > t)]
+        if which:
+            crossings.append(f"{'below' if p0 > t else 'above'} {t:g} under {_and_list(which)}")
+    if crossings:
+        text += "; it moves " + " and ".join(crossings) + ", so the conclusion depends on whether small-study effects are adjusted for"
+    else:
+        text += "; no adjustment moves it across 0.5 or 0.95"
+    if k < 10:
+        text += (f" — with only {k} studies these adjustments are very imprecise (Sterne et al. 2011, BMJ 343:d4002, "
+                 "advise against tests for funnel-plot asymmetry with fewer than 10 studies)")
+    return text + "."
+
+
+def _and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _sensitivity_block(d: Doc, sens_mod, r: AnalysisResult, seed: int, say) -> dict:
@@ -619,8 +777,11 @@ def _sensitivity_block(d: Doc, sens_mod, r: AnalysisResult, seed: int, say) -> d
             d.callout("warn", "The conclusion depends on the prior", items=[str(f) for f in flags])
         else:
             d.callout("ok", "No prior in the grid moves P(benefit) across 0.5 or 0.95.")
+        _safe_fig(d, lambda: SP.prior_grid_plot(g, t.measure, title=f"Prior sensitivity — {r.label}"), f"prior_grid_{r.slug}",
+                  f"Pooled effect (median, 95% CrI) under each prior of the grid; red: P(benefit) on the other side of "
+                  f"0.5 or 0.95 than under the default prior — {r.label}")
     except Exception as exc:  # noqa: BLE001
-        d.callout("warn", "Prior sensitivity failed", text=f"{type(exc).__name__}: {exc}")
+        d.callout("fail", "Prior sensitivity failed", text=f"{type(exc).__name__}: {exc}")
     try:
         inf = sens_mod.influence(t, seed=seed)
         d.para("Leave-one-study-out influence (default priors):")
@@ -633,15 +794,18 @@ def _sensitivity_block(d: Doc, sens_mod, r: AnalysisResult, seed: int, say) -> d
         rob["loso"] = (float(inf["p_benefit"].min()), float(inf["p_benefit"].max()), len(inf) - 1, bool(flags))
         if flags:
             d.callout("warn", "A single study changes the conclusion", items=[str(f).replace("prior", "omission") for f in flags])
+        _safe_fig(d, lambda: SP.influence_plot(inf, t.measure, title=f"Influence — {r.label}: leave one study out"),
+                  f"influence_{r.slug}", f"Pooled effect (mean, 95% CrI) with each study left out; dotted line: all "
+                                         f"studies — {r.label}")
     except Exception as exc:  # noqa: BLE001
-        d.callout("warn", "Influence analysis failed", text=f"{type(exc).__name__}: {exc}")
+        d.callout("fail", "Influence analysis failed", text=f"{type(exc).__name__}: {exc}")
     try:
         ps = sens_mod.power_scaling(t, seed=seed)
         d.para("Power-scaling sensitivity (Kallioinen et al. 2023; > 0.05 flags prior-data conflict or weak likelihood):")
         ps = ps.reset_index()
         d.table([str(c) for c in ps.columns], [[_num(v) for v in row] for row in ps.itertuples(index=False)])
     except Exception as exc:  # noqa: BLE001
-        d.callout("warn", "Power-scaling check failed", text=f"{type(exc).__name__}: {exc}")
+        d.callout("fail", "Power-scaling check failed", text=f"{type(exc).__name__}: {exc}")
     return rob
 
 
