@@ -193,7 +193,8 @@ def robustness_text(rob: dict | None) -> str:
     if not rob:
         return "not run"
     parts = []
-    for key, what in (("prior", "priors"), ("loso", "single-study omissions")):
+    for key, what in (("prior", "priors"), ("loso", "single-study omissions"),
+                      ("small_study", "small-study adjustments")):
         if key in rob:
             lo, hi, n, flag = rob[key]
             parts.append(f"{lo:.2f}–{hi:.2f} over {n} {what}" + (" (conclusion changes)" if flag else ""))
@@ -605,7 +606,8 @@ def comparison_section(review, results, seed: int, say) -> tuple[Doc, str, dict]
         if mod_mod is not None and r.table.k >= 3:
             if _moderator_block(d, mod_mod, review, r, seed, say) != "ok":
                 status = "fail"
-            if _small_study_block(d, mod_mod, r, seed, say) != "ok":
+            rob = robustness.setdefault((r.outcome, r.timepoint), {})
+            if _small_study_block(d, mod_mod, r, seed, say, rob) != "ok":
                 status = "fail"
         elif mod_mod is not None:
             d.para(f"Moderator and small-study-effect analyses need at least 3 studies (k = {r.table.k}).")
@@ -685,12 +687,14 @@ def _moderator_block(d: Doc, mod_mod, review, r: AnalysisResult, seed: int, say)
     return "ok"
 
 
-def _small_study_block(d: Doc, mod_mod, r: AnalysisResult, seed: int, say) -> str:
+def _small_study_block(d: Doc, mod_mod, r: AnalysisResult, seed: int, say, rob: dict | None = None) -> str:
     """Small-study effects (:func:`vfsynth.fits.moderators.small_study_effects`): unadjusted,
     PET, PEESE, PET-PEESE (exact) and the step-function selection model (NUTS), as a table,
     :func:`vfsynth.reports.sensitivity_plots.small_study_plot` and one sentence on how the
     adjustments move P(benefit). If the selection model fails, the exact rows are still shown
-    and the failure is shown in red. Returns "ok" or "fail"."""
+    and the failure is shown in red. The range of P(benefit) over the adjustments (and whether
+    one crosses 0.5 / 0.95) is stored in ``rob["small_study"]`` for the key findings.
+    Returns "ok" or "fail"."""
     d.heading(f"Small-study effects — {r.label}", level=4)
     say(f"small-study effects: {r.label}")
     status = "ok"
@@ -717,6 +721,15 @@ def _small_study_block(d: Doc, mod_mod, r: AnalysisResult, seed: int, say) -> st
         numeric={2},
     )
     d.para(small_study_sentence(ss, r.table.k))
+    divergent = [str(row.model) for row in ss.itertuples(index=False) if "divergen" in str(row.detail).lower()]
+    if divergent:
+        d.callout("warn", "Sampler warnings in the small-study models",
+                  items=[f"{m}: {row_detail}" for m, row_detail in
+                         ((str(row.model), str(row.detail)) for row in ss.itertuples(index=False)) if m in divergent])
+    if rob is not None and len(ss) > 1:
+        p = ss["p_benefit"].to_numpy(float)
+        crossed = any(((v > t) != (p[0] > t)) for v in p[1:] for t in (0.5, 0.95))
+        rob["small_study"] = (float(p[1:].min()), float(p[1:].max()), len(p) - 1, crossed)
     _safe_fig(d, lambda: SP.small_study_plot(ss, r.table.measure, title=f"Small-study effects — {r.label}"),
               f"small_study_{r.slug}", f"Pooled effect unadjusted and under each small-study adjustment (mean, 95% CrI) — {r.label}")
     return status

@@ -400,3 +400,142 @@ def test_cli_mcid_and_interval_options(tmp_path, monkeypatch):
     assert list(eff["p_mcid"]) == ["1.5"] and eff["ci_kind"] == "hdi"
     assert [a["control_risk"] for a in js["analyses"][0]["absolute"]][-1] == pytest.approx(0.25)
     assert cli_main(["report", "--mcid", "OR=abc"]) == 2
+
+
+def _fast_extras(monkeypatch):
+    """Keep the comparison section's real analyses but fast: model comparison of the two exact
+    (normal-normal) models only, and a short selection-model run; no joint model."""
+    import functools
+
+    from vfsynth.fits import compare, moderators
+
+    monkeypatch.setattr(pipeline, "mediation_hook", lambda review, seed, say: None)
+    monkeypatch.setattr(compare, "compare_models",
+                        functools.partial(compare.compare_models, models=("common-effect", "random-effects")))
+    monkeypatch.setattr(moderators, "small_study_effects",
+                        functools.partial(moderators.small_study_effects, draws=200, tune=200, chains=2))
+
+
+def _bcg_with_a_missing_moderator(tmp_path):
+    """dat.bcg with the latitude of one trial blanked out: that trial must be listed as excluded."""
+    mods = pd.read_csv(FIX / "bcg_moderators.csv")
+    mods.loc[mods["study"] == "Aronson 1948", "ablat"] = np.nan
+    path = tmp_path / "bcg_moderators_missing.csv"
+    mods.to_csv(path, index=False)
+    return load_csv(FIX / "bcg.csv", moderators=path)
+
+
+def test_comparison_section_has_plots_moderators_and_small_study_effects(tmp_path, monkeypatch):
+    """Issue 6: model comparison, prior grid and influence come with their plots, and the
+    moderator and small-study-effect analyses are in the report with their tables and plots
+    (a review that is not CD012348: dat.bcg); excluded studies are named with the reason."""
+    from vfsynth.fits import moderators
+
+    _fast_extras(monkeypatch)
+    review = _bcg_with_a_missing_moderator(tmp_path)
+    res = pipeline.build_report(review, tmp_path / "rep", seed=5, progress=False, fitter=fake_fitter, extras=True)
+    html, md = res.html.read_text(), res.markdown.read_text()
+    comp = html[html.index('<section id="comparison">'): html.index('<section id="living">')]
+    assert "callout fail" not in comp and "could not be drawn" not in comp
+    r = res.analyses[0]
+    lab = r.label
+    imgs = dict((alt, src) for src, alt in re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', comp))
+    want = {"pareto_k": "Pareto k of each study", "comparison": "Leave-one-study-out elpd",
+            "prior_grid": "Pooled effect (median, 95% CrI) under each prior", "influence": "with each study left out",
+            "moderators": "Meta-regression coefficients and subgroup differences",
+            "small_study": "Pooled effect unadjusted and under each small-study adjustment"}
+    for stem, start in want.items():
+        alt = next(a for a in imgs if start in a and a.endswith(lab))
+        assert base64.b64decode(imgs[alt])[:4] == b"\x89PNG"
+        assert f"(figures/{stem}_{r.slug}.png)" in md
+        assert (res.markdown.parent / "figures" / f"{stem}_{r.slug}.png").is_file()
+    # figures sit under their own table: Pareto k after the comparison table, moderators under their sub-heading
+    assert comp.index("max_pareto_k") < comp.index("Pareto k of each study") < comp.index("Prior sensitivity (")
+    i_mod, i_ss = comp.index(f"<h4>Moderators — {lab}</h4>"), comp.index(f"<h4>Small-study effects — {lab}</h4>")
+    assert i_mod < comp.index("Meta-regression coefficients and subgroup") < i_ss
+    mod_part, ss_part = comp[i_mod:i_ss], comp[i_ss:]
+
+    # moderators: every estimable term of the analysis is a row, with its numbers
+    mdf = moderators.moderator_analysis(review, r.outcome, r.timepoint, moderators=["ablat", "alloc"], engine="exact", seed=5)
+    assert set(mdf["moderator"]) == {"ablat", "alloc"} and "not estimable" not in set(mdf["term"])
+    for row in mdf.itertuples(index=False):
+        if np.isfinite(row.mean):
+            assert f"<td>{row.term}</td><td>{row.mean:.3f} ({row.low:.3f} to {row.high:.3f})</td>" in mod_part
+    # the latitude regression used 12 of 13 trials and names the one left out, with the reason
+    assert set(mdf.loc[mdf["moderator"] == "ablat", "k_used"]) == {12}
+    assert "Studies excluded from moderator analyses" in mod_part
+    assert "ablat: excluded Aronson 1948 (ablat missing)" in mod_part
+    assert "alloc: excluded" not in mod_part
+
+    # small-study effects: unadjusted, PET, PEESE, PET-PEESE and the selection model
+    ss = moderators.small_study_effects(r.table, seed=5)  # the same (shortened) run as the report's
+    assert [m.split(" (")[0] for m in ss["model"]] == ["random-effects", "PET", "PEESE", "PET-PEESE", "selection"]
+    for row in ss.itertuples(index=False):
+        assert f"<td>{row.model}</td><td>{row.mean:.3f} ({row.low:.3f} to {row.high:.3f})</td><td class=num>{row.p_benefit:.3f}</td>" in ss_part
+    sentence = pipeline.small_study_sentence(ss, r.table.k)
+    assert f"from {ss['p_benefit'].iloc[0]:.3f} (unadjusted)" in sentence and sentence in md
+    # the unadjusted row is the exact posterior under the default priors (as in the prior grid)
+    from vfsynth.fits.compare import _default_priors
+    from vfsynth.fits.exact import nnhm_exact
+
+    tp, mp = _default_priors(r.table, None, None)
+    assert ss["p_benefit"].iloc[0] == pytest.approx(nnhm_exact(r.table, tau_prior=tp, mu_prior=mp).prob_mu_greater(0.0), abs=1e-12)
+
+
+def test_comparison_section_failures_are_shown_in_red(tmp_path, monkeypatch):
+    """A failing part of the section (model comparison, power-scaling, moderator analysis,
+    selection model) is a red box naming the error; the other parts (PET/PEESE rows,
+    influence) and the rest of the report are still built. A review without a moderators
+    table says so."""
+    from vfsynth.fits import compare, moderators, sensitivity
+
+    def boom(exc):
+        def f(*a, **k):
+            raise exc
+        return f
+
+    monkeypatch.setattr(pipeline, "mediation_hook", lambda review, seed, say: None)
+    monkeypatch.setattr(compare, "compare_models", boom(RuntimeError("loo exploded")))
+    monkeypatch.setattr(sensitivity, "power_scaling", boom(FloatingPointError("psense exploded")))
+    monkeypatch.setattr(moderators, "moderator_analysis", boom(ValueError("bad design")))
+    real = moderators.small_study_effects
+
+    def no_selection(*a, selection=True, **k):
+        if selection:
+            raise RuntimeError("selection sampler exploded")
+        return real(*a, selection=False, **k)
+
+    monkeypatch.setattr(moderators, "small_study_effects", no_selection)
+    res = pipeline.build_report(load_csv(FIX / "bcg.csv", moderators=FIX / "bcg_moderators.csv"), tmp_path, seed=5,
+                                progress=False, fitter=fake_fitter, extras=True)
+    html = res.html.read_text()
+    comp = html[html.index('<section id="comparison">'): html.index('<section id="living">')]
+    for title, err in (("Model comparison failed", "RuntimeError: loo exploded"),
+                       ("Power-scaling check failed", "FloatingPointError: psense exploded"),
+                       ("Moderator analysis failed", "ValueError: bad design"),
+                       ("Selection model for small-study effects failed", "RuntimeError: selection sampler exploded")):
+        assert f'<div class="callout fail"><b class=t>{title}</b><span>{err}</span></div>' in comp
+    # the exact small-study rows, the influence analysis and their figures are still there
+    assert "<td>PET-PEESE</td>" in comp and "<td>selection" not in comp
+    for stem in ("small_study", "influence", "prior_grid"):
+        assert (tmp_path / "figures" / f"{stem}_tb_cases_post.png").is_file()
+    assert not (tmp_path / "figures" / "moderators_tb_cases_post.png").exists()
+    assert '<section id="living">' in html and "Cumulative analysis by publication year" in html
+
+    # no moderators table: said, not silently skipped
+    d = pipeline.Doc()
+    normand = load_csv(FIX / "normand1999.csv")
+    r = pipeline.AnalysisResult("length_of_stay", "post", normand.effects("length_of_stay", "post"))
+    monkeypatch.undo()
+    assert pipeline._moderator_block(d, moderators, normand, r, 5, lambda m: None) == "ok"
+    assert any("This review has no moderators table" in h for h in d.html)
+
+
+def test_robustness_text_includes_small_study_adjustments():
+    from vfsynth.reports.pipeline import robustness_text
+
+    text = robustness_text({"prior": (0.986, 1.0, 11, False), "loso": (0.993, 0.999, 6, False),
+                            "small_study": (0.392, 0.870, 4, True)})
+    assert "0.99–1.00 over 11 priors" in text
+    assert "0.39–0.87 over 4 small-study adjustments (conclusion changes)" in text
+    assert robustness_text(None) == "not run"
