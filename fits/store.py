@@ -21,7 +21,9 @@ Mismatch raises :class:`StaleFitError`; an unreadable or tampered file raises
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -54,13 +56,45 @@ def fit_dir() -> Path:
     return Path(env).expanduser() if env else Path(__file__).resolve().parent / "saved"
 
 
+# Modules whose source decides the draws of a fit: the model builders, the sampler wrapper and
+# its re-run ladder, and the runners that assemble data, priors and seeds. The package version
+# alone does not change when this code is edited, so a digest of the source is part of a fit's
+# identity: a fit saved by older code is refused rather than silently reused.
+CODE_MODULES = (
+    "vfsynth.models.univariate",
+    "vfsynth.models.joint",
+    "vfsynth.models.priors",
+    "vfsynth.fits.sampling",
+    "vfsynth.fits.jaxenv",
+    "vfsynth.fits.diagnostics",
+    "vfsynth.fits.runner",
+    "vfsynth.fits.joint_runner",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 (first 16 hex digits) of the source of :data:`CODE_MODULES`.
+
+    Read from the module files without importing them, so it costs no PyMC/JAX import.
+    """
+    h = hashlib.sha256()
+    for name in CODE_MODULES:
+        spec = importlib.util.find_spec(name)
+        origin = getattr(spec, "origin", None) if spec is not None else None
+        h.update(name.encode())
+        h.update(Path(origin).read_bytes() if origin and Path(origin).is_file() else b"<missing>")
+    return h.hexdigest()[:16]
+
+
 def package_versions(sampler: str | None = None) -> dict[str, str | None]:
-    """Installed versions of the packages that can change the draws.
+    """Installed versions of the packages that can change the draws, plus ``vfsynth-code``
+    (:func:`code_digest`) for the project's own sampling code.
 
     ``nutpie`` / ``blackjax`` are included only when they are the sampler used, so
     upgrading an unused optional sampler does not invalidate every fit.
     """
-    out: dict[str, str | None] = {}
+    out: dict[str, str | None] = {"vfsynth-code": code_digest()}
     for pkg in VERSION_PACKAGES:
         if pkg in ("nutpie", "blackjax") and pkg != sampler:
             continue

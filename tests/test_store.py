@@ -154,3 +154,18 @@ def test_runner_reuses_valid_fit_and_refits_on_changed_data(fit_dir):
     d = fit_univariate(_schools(), refit=True, **kw)
     assert not d.cached
     np.testing.assert_array_equal(a.dt["posterior"]["mu"].values, d.dt["posterior"]["mu"].values)
+
+
+def test_code_digest_is_part_of_the_fit_identity(monkeypatch):
+    """Editing the sampling/model code (same package version) must change the fit id, so a fit
+    saved by older code is refused instead of silently reused."""
+    from vfsynth.fits import store
+
+    base = dict(model="random-effects", priors={"tau": {"spec": "half-normal:0.5"}}, data_hash="abc",
+                seed=1, sampler={"name": "numpyro", "draws": 10})
+    v = store.package_versions()
+    assert v["vfsynth-code"] == store.code_digest() and len(v["vfsynth-code"]) == 16
+    id_now = store.fit_id(store.fit_config(**base))
+    monkeypatch.setattr(store, "code_digest", lambda: "0" * 16)
+    id_edited = store.fit_id(store.fit_config(**base))
+    assert id_now != id_edited
