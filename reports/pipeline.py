@@ -585,7 +585,7 @@ def comparison_section(review, results, seed: int, say) -> tuple[Doc, str, dict]
                 c = cmp_mod.compare_models(r.table, seed=seed, review=review)
                 tab = c.table.reset_index()
                 cols = [x for x in ("model", "rank", "elpd", "se", "elpd_diff", "dse", "weight", "max_pareto_k", "n_refit") if x in tab.columns]
-                d.para("Leave-one-study-out expected log predictive density (PSIS with exact refits for high Pareto k) and stacking weights.")
+                d.para("Leave-one-study-out expected log predictive density (exact for the common- and random-effects models; PSIS-LOO with exact refits where Pareto k > 0.7 for the others; PSIS beside exact in the Pareto-k plot) and stacking weights.")
                 d.table(cols, [[_num(v) for v in row] for row in tab[cols].itertuples(index=False)])
                 if c.notes:
                     d.bullets([str(n) for n in c.notes])

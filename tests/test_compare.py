@@ -206,3 +206,31 @@ def test_compare_cli_json_and_errors(fit_dir, capsys):
     assert main(["compare", "--data", data, "--outcome", "nope"]) == 2
     assert "unknown outcome 'nope'" in capsys.readouterr().err
     assert main(["compare", "--data", data, "--models", "bogus"]) == 2
+
+
+def test_exact_engine_uses_exact_loso_for_every_study(fit_dir):
+    """With the exact engine the normal models' elpd is the exact LOSO value for every study
+    (independent check: exact_loso_elpd), PSIS kept beside it; exact_all=False keeps PSIS
+    wherever Pareto k <= 0.7."""
+    from vfsynth.fits.compare import exact_loso_elpd
+    from vfsynth.models.priors import half_normal, normal_mu
+
+    rng = np.random.default_rng(3)
+    k = 6
+    se = rng.uniform(0.1, 0.3, k)
+    y = 0.4 + rng.normal(0, 0.2, k) + rng.normal(0, se)
+    t = _table(y, se)
+    tau, mu = half_normal(0.5), normal_mu(0.0, 1.0)
+    kw = dict(models=("common-effect", "random-effects"), tau_prior=tau, mu_prior=mu, draws=400, tune=400,
+              chains=2, seed=2)
+    res = compare_models(t, **kw)
+    for kind in ("common-effect", "random-effects"):
+        pw = res.pointwise[res.pointwise["model"] == kind]
+        want = exact_loso_elpd(t.estimate, t.se, tau, mu, kind)
+        np.testing.assert_allclose(pw["elpd"].to_numpy(), want, rtol=0, atol=1e-9)
+        assert pw["refit"].all() and np.isfinite(pw["elpd_psis"]).all()
+        assert res.table.loc[kind, "elpd"] == pytest.approx(want.sum(), abs=1e-9)
+    plain = compare_models(t, exact_all=False, **kw)
+    pw = plain.pointwise
+    keep = pw["pareto_k"] <= 0.7
+    np.testing.assert_array_equal(pw.loc[keep, "elpd"].to_numpy(), pw.loc[keep, "elpd_psis"].to_numpy())
