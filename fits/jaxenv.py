@@ -74,6 +74,15 @@ def configure(n_devices: int | None = None) -> dict:
             log.debug("jax already imported; XLA host device count left unchanged")
         else:
             os.environ["XLA_FLAGS"] = f"{flags} {_DEVICE_FLAG}={n}".strip()
+    # Every vfsynth JAX program runs in float64. PyTensor's JAX linker switches x64 on when a
+    # PyMC model is compiled, so without this a batched BlackJAX refit would run in float32 or
+    # float64 depending on whether a PyMC fit happened earlier in the process (e.g. reused from
+    # the fit store or not) and the same seed would give different draws.
+    os.environ["JAX_ENABLE_X64"] = "1"
+    if jax_loaded:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
     cdir = cache_dir()
     try:
         cdir.mkdir(parents=True, exist_ok=True)

@@ -104,3 +104,41 @@ def test_common_effect_batch_is_conjugate_normal():
         assert abs(r.mu[b].mean() - m) < 0.15 * sd
         assert r.mu[b].std() == pytest.approx(sd, rel=0.1)
         assert stats.kstest(r.mu[b].ravel()[::4], stats.norm(m, sd).cdf).pvalue > 1e-3
+
+
+_DETERMINISM_SCRIPT = """
+import sys
+from vfsynth.fits.jaxenv import configure
+configure()
+if sys.argv[1] == "after-pymc":
+    # PyTensor's JAX linker turns x64 on when it compiles a PyMC model
+    import pymc as pm
+    from vfsynth.fits.sampling import sample_model
+    with pm.Model() as m:
+        pm.Normal("x")
+    sample_model(m, draws=20, tune=20, chains=1, seed=1, prior_draws=10, posterior_predictive=False,
+                 log_likelihood=False)
+import numpy as np
+from vfsynth.fits.batched import loso_weights, run_batched
+from vfsynth.models.priors import half_normal, normal_mu
+y = np.array([0.78, 0.65, 0.86, 0.48, 0.41, 0.12]); se = np.array([0.28, 0.22, 0.38, 0.24, 0.14, 0.13])
+r = run_batched("random-effects", y, se, loso_weights(6)[:2], [half_normal(0.5)] * 2, [normal_mu(0, 1)] * 2,
+                draws=60, tune=60, chains=2, seed=5)
+print(repr(float(r.mu.sum())), r.mu.dtype)
+"""
+
+
+def test_batched_draws_do_not_depend_on_an_earlier_pymc_fit(tmp_path):
+    """Same seed, same draws, whether or not a PyMC model was compiled earlier in the process
+    (which switches JAX to float64 unless vfsynth fixes the precision itself)."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "det.py"
+    script.write_text(_DETERMINISM_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k not in ("JAX_ENABLE_X64",)}
+    outs = [subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, env=env,
+                           check=True).stdout.strip().splitlines()[-1] for mode in ("plain", "after-pymc")]
+    assert outs[0] == outs[1]
+    assert "float64" in outs[0]
