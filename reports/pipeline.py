@@ -184,6 +184,11 @@ def _safe_fig(doc: Doc, make, name: str, caption: str) -> None:
         doc.callout("fail", f"Figure '{caption}' could not be drawn", text=f"{type(exc).__name__}: {exc}")
 
 
+def _sampler_name(sampler) -> str:
+    """``{"name": "numpyro", ...}`` or ``"numpyro"`` -> ``"numpyro"``."""
+    return str(sampler.get("name", sampler)) if isinstance(sampler, dict) else str(sampler)
+
+
 def is_reconstruction(review) -> bool:
     return getattr(review, "name", "") == BUNDLED_NAME
 
@@ -381,8 +386,11 @@ def models_section(results) -> Doc:
                 r.model,
                 getattr(tp, "spec", str(tp)) if tp is not None else "— (common effect)",
                 getattr(mp, "spec", str(mp)),
-                f"{i.get('sampler')} {i.get('chains')}×{i.get('draws')} (+{i.get('tune')} tune), seed {i.get('seed')}",
-                f"{i.get('fit_id', '')}" + (" (reused)" if i.get("cached") else ""),
+                f"{_sampler_name(i.get('sampler'))} {i.get('chains')}×{i.get('draws')} (+{i.get('tune')} tune), "
+                f"seed {i.get('seed')}",
+                # Whether the fit was sampled now or reused from the store is said in the progress
+                # log, not here: the report is a function of the inputs only.
+                f"{i.get('fit_id', '')}",
             ]
         )
     d.table(["Analysis", "Model", "tau prior", "mu prior", "Sampler", "Fit id"], rows)
