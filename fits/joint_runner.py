@@ -192,16 +192,11 @@ def fit_joint(
     )
     fid = store.fit_id(config)
     notes: list[str] = []
-    if not refit:
-        path = store.find_cached(config, directory=fit_dir)
-        if path is not None:
-            try:
-                dt, cfg, verdict = store.load_fit(path, expected=config)
-                say(f"reusing saved joint fit {fid} ({path})")
-                return JointFitResult(dt, jd, options, tau_priors, mu_priors, cfg, fid, path, True, verdict,
-                                      review_name, notes)
-            except store.FitStoreError as exc:
-                notes.append(f"saved fit refused and replaced: {exc}")
+    if not refit and (got := store.reuse_cached(config, directory=fit_dir, notes=notes, say=say)) is not None:
+        dt, cfg, verdict, path = got
+        say(f"reusing saved joint fit {fid} ({path})")
+        return JointFitResult(dt, jd, options, tau_priors, mu_priors, cfg, fid, path, True, verdict,
+                              review_name, notes)
     model = J.build_joint_model(jd, tau_priors, mu_priors, options)
     ladder = [target_accept] + [t for t in TARGET_ACCEPT_LADDER if t > target_accept]
     attempts = []

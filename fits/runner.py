@@ -209,16 +209,10 @@ def fit_univariate(
     )
     fid = store.fit_id(config)
     notes: list[str] = []
-    if not refit:
-        path = store.find_cached(config, directory=fit_dir)
-        if path is not None:
-            try:
-                dt, cfg, verdict = store.load_fit(path, expected=config)
-                say(f"reusing saved fit {fid} ({path})")
-                return FitResult(dt, table, model, tau_prior, mu_prior, cfg, fid, path, True, verdict, notes)
-            except store.FitStoreError as exc:
-                notes.append(f"saved fit refused and replaced: {exc}")
-                say(f"saved fit refused ({exc}); sampling again")
+    if not refit and (got := store.reuse_cached(config, directory=fit_dir, notes=notes, say=say)) is not None:
+        dt, cfg, verdict, path = got
+        say(f"reusing saved fit {fid} ({path})")
+        return FitResult(dt, table, model, tau_prior, mu_prior, cfg, fid, path, True, verdict, notes)
     say(f"sampling {model} model for {table.outcome}/{table.timepoint} (k={table.k}) with {sampler}: "
         f"{chains} chains x {draws} draws (+{tune} tune), seed {seed}")
     pm_model = build_model(model, table, tau_prior, mu_prior, **opts)

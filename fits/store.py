@@ -347,6 +347,28 @@ def find_cached(config: Mapping[str, Any], *, directory: str | Path | None = Non
     return p if p.exists() else None
 
 
+def reuse_cached(config: Mapping[str, Any], *, directory: str | Path | None = None,
+                 notes: list[str] | None = None, say=None):
+    """The saved fit with exactly this configuration, if there is a valid one.
+
+    Returns ``(dt, config, verdict, path)`` or ``None`` when there is no saved fit or it is
+    refused (stale, mismatched or corrupt: the reason is appended to ``notes`` and told to
+    ``say``, and the caller samples again — a refused fit is never used).
+    """
+    path = find_cached(config, directory=directory)
+    if path is None:
+        return None
+    try:
+        dt, cfg, verdict = load_fit(path, expected=config)
+    except FitStoreError as exc:
+        if notes is not None:
+            notes.append(f"saved fit refused and replaced: {exc}")
+        if say is not None:
+            say(f"saved fit refused ({exc}); sampling again")
+        return None
+    return dt, cfg, verdict, path
+
+
 def list_fits(directory: str | Path | None = None) -> list[dict[str, Any]]:
     """Summaries (id, path, model, analysis, data hash) of the saved fits in a directory."""
     base = Path(directory) if directory is not None else fit_dir()
