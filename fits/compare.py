@@ -517,8 +517,28 @@ def compare_models(
     tab["n_refit"] = [int(results[n].pointwise["refit"].sum()) for n in tab.index]
     tab["max_pareto_k"] = [float(results[n].pointwise["pareto_k"].max()) for n in tab.index]
     tab.index.name = "model"
+    notes.extend(small_difference_notes(tab))
     pw = pd.concat([r.pointwise for r in results.values()], ignore_index=True)
     return ComparisonResult(outcome=table.outcome, timepoint=table.timepoint, table=tab, pointwise=pw, loso=results, notes=notes)
+
+
+def small_difference_notes(tab: pd.DataFrame) -> list[str]:
+    """Warn where the best model's lead is within noise, so its stacking weight is not read as
+    evidence.
+
+    A difference in elpd below 4, or below twice its standard error, is small (Sivula,
+    Magnusson & Vehtari 2020, arXiv:2008.10296; Vehtari et al. 2017): stacking then splits
+    weight between models that predict almost alike, and which one gets it is arbitrary.
+    """
+    if len(tab) < 2:
+        return []
+    best = tab.index[0]
+    close = [str(m) for m in tab.index[1:]
+             if abs(float(tab.loc[m, "elpd_diff"])) < max(4.0, 2.0 * float(tab.loc[m, "dse"]))]
+    if not close:
+        return []
+    return [f"{best} leads {', '.join(close)} by less than 4 elpd (or 2 se of the difference): the models "
+            f"predict almost alike, and the stacking weights among them are not evidence for one over another"]
 
 
 def joint_study_loglik(dt, table: EffectTable, construct: str | None = None):

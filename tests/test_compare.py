@@ -234,3 +234,19 @@ def test_exact_engine_uses_exact_loso_for_every_study(fit_dir):
     pw = plain.pointwise
     keep = pw["pareto_k"] <= 0.7
     np.testing.assert_array_equal(pw.loc[keep, "elpd"].to_numpy(), pw.loc[keep, "elpd_psis"].to_numpy())
+
+
+def test_small_difference_note_follows_sivula_thresholds():
+    import pandas as pd
+
+    from vfsynth.fits.compare import small_difference_notes
+
+    tab = pd.DataFrame({"elpd_diff": [0.0, -0.08, -12.0], "dse": [0.0, 0.04, 2.0]},
+                       index=pd.Index(["joint", "random-effects", "common-effect"], name="model"))
+    (note,) = small_difference_notes(tab)
+    assert note.startswith("joint leads random-effects by less than 4")
+    assert "common-effect" not in note
+    wide = pd.DataFrame({"elpd_diff": [0.0, -6.0], "dse": [0.0, 4.0]}, index=["a", "b"])
+    assert small_difference_notes(wide)  # |diff| 6 < 2 * dse = 8
+    clear = pd.DataFrame({"elpd_diff": [0.0, -9.0], "dse": [0.0, 1.0]}, index=["a", "b"])
+    assert small_difference_notes(clear) == []
