@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from vfsynth.reports.commands import argtypes
+
 MODELS = ("common-effect", "random-effects", "t", "joint")
 MIN_STUDIES = 3
 
@@ -20,15 +22,6 @@ normal models with --engine exact; batched NUTS with --engine mcmc) and the exac
 replaces the PSIS one. Stacking weights: Yao et al. (2018).
 """
 
-
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    return v
 
 
 def add_common_arguments(p) -> None:
@@ -44,9 +37,9 @@ def add_common_arguments(p) -> None:
     p.add_argument("--engine", choices=("exact", "mcmc"), default="exact",
                    help="exact integration where the model allows (default), or batched NUTS")
     p.add_argument("--seed", type=int, default=0, help="one seed for every fit (default 0)")
-    p.add_argument("--draws", type=_positive_int, default=1000, help="draws per chain (default 1000)")
-    p.add_argument("--tune", type=_positive_int, default=1000, help="warm-up per chain (default 1000)")
-    p.add_argument("--chains", type=_positive_int, default=4, help="chains (default 4)")
+    p.add_argument("--draws", type=argtypes.positive_int, default=1000, help="draws per chain (default 1000)")
+    p.add_argument("--tune", type=argtypes.positive_int, default=1000, help="warm-up per chain (default 1000)")
+    p.add_argument("--chains", type=argtypes.positive_int, default=4, help="chains (default 4)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from vfsynth.reports.commands import argtypes
+
 MODELS = ("random-effects", "common-effect", "binomial-normal", "t", "joint")
 SAMPLERS = ("numpyro", "pymc", "nutpie", "blackjax")
 
@@ -39,24 +41,6 @@ class _LazyEpilogParser(argparse.ArgumentParser):
         return super().format_help()
 
 
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    return v
-
-
-def _seed(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {s!r}")
-    return v
 
 
 def register(subparsers) -> None:
@@ -83,10 +67,10 @@ def register(subparsers) -> None:
         default=None,
         help="restrict to studies with these inclusion levels, comma-separated (e.g. confirmed,inferred)",
     )
-    p.add_argument("--seed", type=_seed, default=None, help="one seed for the whole fit (default 20190101)")
-    p.add_argument("--draws", type=_positive_int, default=1000, help="draws per chain (default 1000)")
-    p.add_argument("--tune", type=_positive_int, default=1000, help="warm-up iterations per chain (default 1000)")
-    p.add_argument("--chains", type=_positive_int, default=4, help="chains, run in parallel (default 4)")
+    p.add_argument("--seed", type=argtypes.seed, default=None, help="one seed for the whole fit (default 20190101)")
+    p.add_argument("--draws", type=argtypes.positive_int, default=1000, help="draws per chain (default 1000)")
+    p.add_argument("--tune", type=argtypes.positive_int, default=1000, help="warm-up iterations per chain (default 1000)")
+    p.add_argument("--chains", type=argtypes.positive_int, default=4, help="chains, run in parallel (default 4)")
     p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)")
     p.add_argument("--sampler", choices=SAMPLERS, default="numpyro", help="NUTS implementation (default numpyro)")
     p.add_argument("--refit", action="store_true", help="sample again even if a matching saved fit exists")
