@@ -1,8 +1,18 @@
-"""Errors raised by the data layer."""
+"""The package's exception root and the errors raised by the data layer.
+
+Every error that vfsynth raises for a user's input or request derives from
+:class:`VfsynthError`; the command line maps that one class to a one-line message and exit
+status 2 (``--debug`` shows the traceback). It lives in the first stage so that every later
+stage can derive from it without importing anything downstream.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+class VfsynthError(Exception):
+    """Root of every error vfsynth raises on purpose (bad input, impossible request, bad file)."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +40,7 @@ class Problem:
         return f"{prefix}: {self.message}" if prefix else self.message
 
 
-class DataValidationError(ValueError):
+class DataValidationError(VfsynthError, ValueError):
     """Raised once per load, listing every problem found in the input."""
 
     def __init__(self, problems: list[Problem], path: str | None = None):
