@@ -38,13 +38,10 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
-from scipy.special import logsumexp
 
 # Grid for tabulated tau priors, on u = log(tau).
 U_LO, U_HI, U_N = -14.0, 9.0, 4601
 MU_N = 4001
-T_NODES = 200
 #: Variants vectorised together on a CPU (measured in tests/bench_batched.py).
 CPU_LANES = 1
 
@@ -58,77 +55,41 @@ def _configure_jax() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Marginal (theta-integrated) study log-likelihoods, numpy versions (used for LOO and tests).
+# Marginal (theta-integrated) study log-likelihoods: the model specs' own, evaluated by NumPy
 # ---------------------------------------------------------------------------------------------
 
 
-def normal_logpdf(y, loc, sd):
-    """Log density of :math:`N(y \\mid loc, sd)` (broadcasting)."""
-    z = (y - loc) / sd
-    return -0.5 * z * z - np.log(sd) - 0.5 * np.log(2 * np.pi)
+def _spec(kind: str, nu: float | None = None):
+    from vfsynth.models.spec import get_spec
 
-
-def t_mixture_nodes(nu: float, n: int = T_NODES) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes :math:`\\lambda_j` and log-weights with
-    :math:`E_{\\lambda\\sim\\Gamma(\\nu/2,\\,\\mathrm{rate}\\ \\nu/2)} f(\\lambda) \\approx \\sum_j w_j f(\\lambda_j)`.
-
-    Trapezoidal rule in :math:`t=\\log\\lambda` with ``n`` nodes between the Gamma's
-    :math:`10^{-18}` and :math:`1-10^{-18}` quantiles (lower end at least :math:`e^{-40}`),
-    step at most 0.2: :math:`w_j = h\\,\\lambda_j\\,\\Gamma(\\lambda_j)`, renormalised to sum to 1.
-    For the normal-mixture integrand :math:`f(\\lambda)=N(y\\mid\\mu,\\sqrt{\\tau^2/\\lambda+s^2})`
-    the integrand in :math:`t` is analytic in the strip :math:`|\\mathrm{Im}\\,t|<\\pi` and decays
-    at both ends, so the trapezoidal rule converges geometrically (Trefethen & Weideman 2014,
-    *SIAM Rev* 56:385); the error is below 1e-8 (1e-12 for :math:`\\nu \\ge 2`) for every :math:`\\tau/s` and :math:`\\nu` from 1
-    to :math:`10^6` (tested against adaptive quadrature), where Gauss-Laguerre degrades when
-    :math:`\\tau \\ll s`.
-    """
-    g = stats.gamma(0.5 * nu, scale=2.0 / nu)
-    lo = max(-40.0, float(np.log(g.ppf(1e-18))))
-    hi = float(np.log(g.isf(1e-18)))
-    h = min(0.2, (hi - lo) / (n - 1))
-    t = lo + h * np.arange(int(np.ceil((hi - lo) / h)) + 1)
-    lam = np.exp(t)
-    logw = np.log(h) + g.logpdf(lam) + t
-    return lam, logw - logsumexp(logw)
-
-
-def t_marginal_loglik(y, se, mu, tau, nu: float) -> np.ndarray:
-    """:math:`\\log \\int N(y\\mid\\theta,s)\\, t_\\nu(\\theta\\mid\\mu,\\tau)\\,d\\theta` (broadcasting).
-
-    ``mu`` and ``tau`` may carry leading draw dimensions; ``y`` and ``se`` the study
-    dimension last. Computed through the normal scale-mixture form of the t distribution,
-    :math:`E_\\lambda N(y\\mid\\mu,\\sqrt{\\tau^2/\\lambda+s^2})`, with :func:`t_mixture_nodes`.
-    """
-    lam, logw = t_mixture_nodes(nu)
-    mu = np.asarray(mu, dtype=float)[..., None, None]
-    tau = np.asarray(tau, dtype=float)[..., None, None]
-    y = np.asarray(y, dtype=float)[..., None]
-    se = np.asarray(se, dtype=float)[..., None]
-    sd = np.sqrt(tau**2 / lam + se**2)
-    terms = normal_logpdf(y, mu, sd) + logw
-    m = terms.max(axis=-1, keepdims=True)
-    return (m + np.log(np.exp(terms - m).sum(axis=-1, keepdims=True)))[..., 0]
+    if kind not in ("random-effects", "common-effect", "t"):
+        raise ValueError(f"no marginal likelihood for model kind {kind!r}")
+    if kind == "t":
+        if nu is None:
+            raise ValueError("the t model needs nu")
+        return get_spec("t", nu=float(nu))
+    return get_spec(kind)
 
 
 def marginal_loglik(kind: str, y, se, mu, tau=None, nu: float | None = None) -> np.ndarray:
     """Per-study marginal log-likelihood :math:`\\log p(y_i \\mid \\mu, \\tau)`, shape ``mu.shape + (k,)``.
 
-    ``kind``: ``"random-effects"`` :math:`N(y_i\\mid\\mu,\\sqrt{\\tau^2+s_i^2})`;
-    ``"common-effect"`` :math:`N(y_i\\mid\\mu,s_i)`; ``"t"`` see :func:`t_marginal_loglik`.
+    The model spec's :meth:`~vfsynth.models.spec.ModelSpec.marginal_loglik` (one definition for
+    NumPy and JAX): ``"random-effects"`` :math:`N(y_i\\mid\\mu,\\sqrt{\\tau^2+s_i^2})`,
+    ``"common-effect"`` :math:`N(y_i\\mid\\mu,s_i)`, ``"t"`` the scale-mixture quadrature.
     """
-    mu = np.asarray(mu, dtype=float)
-    y = np.asarray(y, dtype=float)
-    se = np.asarray(se, dtype=float)
-    if kind == "common-effect":
-        return normal_logpdf(y, mu[..., None], se)
-    tau = np.asarray(tau, dtype=float)
-    if kind == "random-effects":
-        return normal_logpdf(y, mu[..., None], np.sqrt(tau[..., None] ** 2 + se**2))
-    if kind == "t":
-        if nu is None:
-            raise ValueError("the t model needs nu")
-        return t_marginal_loglik(y, se, mu, tau, nu)
-    raise ValueError(f"no marginal likelihood for model kind {kind!r}")
+    from vfsynth.models.spec import array_ops
+
+    spec = _spec(kind, nu)
+    params = {"mu": np.asarray(mu, dtype=float)[..., None]}
+    if kind != "common-effect":
+        params["tau"] = np.asarray(tau, dtype=float)[..., None]
+    return np.asarray(spec.marginal_loglik(array_ops("numpy"), np.asarray(y, float), np.asarray(se, float), params))
+
+
+def t_marginal_loglik(y, se, mu, tau, nu: float) -> np.ndarray:
+    """:math:`\\log \\int N(y\\mid\\theta,s)\\, t_\\nu(\\theta\\mid\\mu,\\tau)\\,d\\theta` (see :func:`marginal_loglik`)."""
+    return marginal_loglik("t", y, se, mu, tau, nu)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,34 +167,25 @@ def _interp(x, x0, dx, fp):
 
 
 def _make_logdensity(kind: str, nu: float | None):
+    """Log posterior density on (mu[, log tau]): tabulated priors + the spec's marginal likelihood."""
     import jax.numpy as jnp
-    from jax.scipy.special import logsumexp
+
+    from vfsynth.models.spec import array_ops
 
     du = (U_HI - U_LO) / (U_N - 1)
-    if kind == "t":
-        lam, logw = t_mixture_nodes(float(nu))
-        lam = jnp.asarray(lam)
-        logw = jnp.asarray(logw)
+    spec = _spec(kind, nu)
+    ops = array_ops("jax")
 
     def logdensity(params, data):
         y, se, w, tau_tab, mu_tab, mu_lo, dmu = data
         mu = params[0]
         lp = _interp(mu, mu_lo, dmu, mu_tab)
-        if kind == "common-effect":
-            sd = se
-            ll = -0.5 * ((y - mu) / sd) ** 2 - jnp.log(sd)
-        else:
+        theta = {"mu": mu}
+        if kind != "common-effect":
             u = params[1]
-            tau2 = jnp.exp(2.0 * u)
+            theta["tau"] = jnp.exp(u)
             lp = lp + _interp(u, U_LO, du, tau_tab)
-            if kind == "random-effects":
-                sd = jnp.sqrt(tau2 + se**2)
-                ll = -0.5 * ((y - mu) / sd) ** 2 - jnp.log(sd)
-            else:  # t, quadrature over the scale mixture
-                sd = jnp.sqrt(tau2 / lam[None, :] + se[:, None] ** 2)
-                terms = -0.5 * ((y[:, None] - mu) / sd) ** 2 - jnp.log(sd) + logw[None, :]
-                ll = logsumexp(terms, axis=1)
-        return lp + jnp.sum(w * ll)
+        return lp + jnp.sum(w * spec.marginal_loglik(ops, y, se, theta))
 
     return logdensity
 

@@ -398,6 +398,11 @@ class ExactPosterior:
         w, m, v, tau = self._flat()
         return _mixture_quantiles(m, np.sqrt(v + tau**2), w, qs)
 
+    def prob_new_greater(self, x: float = 0.0) -> float:
+        """:math:`P(\\theta_{new} > x \\mid y)` for a new study's effect."""
+        w, m, v, tau = self._flat()
+        return float(special.ndtr((m - x) / np.sqrt(v + tau**2)) @ np.exp(w))
+
     @property
     def predictive_mean(self) -> float:
         return self.mu_mean

@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
+from vfsynth.fits.engines.exact import exact_draws
 from vfsynth.models import priors as P
 
 FORMAT = "vfsynth-priors/1"
@@ -455,31 +456,6 @@ def export_exact(ep, table=None, *, n_draws: int = 20000, seed: int = 1, **kwarg
            "priors": {"tau": ep.tau_prior.to_dict() if hasattr(ep.tau_prior, "to_dict") else ep.tau_prior,
                       "mu": ep.mu_prior.to_dict() if ep.mu_prior is not None else None}}
     return export_priors(dt, cfg, table=table, **kwargs)
-
-
-def exact_draws(ep, n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Independent draws of (mu, tau) from an exact NNHM posterior.
-
-    tau is drawn from the quadrature nodes with their weights and jittered uniformly within
-    its log-tau cell (the lower-tail node uniformly on (0, tau_lo)); mu | node is normal with
-    the node's conditional mean and variance (exact given the node)."""
-    rng = np.random.default_rng(seed)
-    lw = ep.log_weights
-    w = np.exp(lw - lw.max()).ravel()
-    w /= w.sum()
-    idx = rng.choice(w.size, size=n, p=w)
-    it, il = np.unravel_index(idx, lw.shape)
-    mu = rng.normal(ep.cond_mean[it, il], np.sqrt(ep.cond_var[it, il]))
-    tau = ep.node_tau[it].astype(float)
-    if len(ep.log_tau) > 1:
-        h = ep.log_tau[1] - ep.log_tau[0]
-        grid = np.ones_like(tau, dtype=bool)
-        if ep.tau_lo > 0:
-            low = it == 0
-            tau[low] = rng.uniform(0, ep.tau_lo, size=int(low.sum()))
-            grid = ~low
-        tau[grid] = tau[grid] * np.exp(rng.uniform(-h / 2, h / 2, size=int(grid.sum())))
-    return mu, tau
 
 
 def write_priors(obj: dict[str, Any], path: str | Path) -> Path:

@@ -1,10 +1,12 @@
-"""Fit a univariate meta-analysis end to end: table -> model -> gated NUTS -> saved fit.
+"""Fit a univariate meta-analysis end to end: table -> model spec -> engine -> saved fit.
 
-:func:`fit_univariate` is the one entry point used by the CLI and the report layer. It
-builds the configuration (model, priors, data hash, seed, sampler settings, package
-versions), reuses a valid saved fit with exactly that configuration, and otherwise
-samples with the diagnostics gate (:func:`vfsynth.fits.diagnostics.sample_gated`) and
-saves the result atomically (:mod:`vfsynth.fits.store`).
+:func:`fit_univariate` is the one entry point used by the Python API, the CLI and the report
+layer. It resolves the model spec (:func:`vfsynth.models.spec.get_spec`), the priors and the
+:class:`~vfsynth.fits.settings.FitSettings`, builds the configuration (model, priors, data
+hash, engine, seed, sampler settings, package versions), reuses a valid saved fit with exactly
+that configuration, and otherwise runs the chosen engine (:func:`vfsynth.fits.engines.run_engine`:
+exact integration, NUTS with the diagnostics gate, or the batched program) and saves the result
+atomically (:mod:`vfsynth.fits.store`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from vfsynth.data.effect_table import EffectTable
-from vfsynth.fits import jaxenv
-
-jaxenv.configure()
+from vfsynth.fits.settings import DEFAULT_SEED, FitSettings, settings_from
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SEED = 20190101
-DEFAULTS = {"draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.9, "max_treedepth": 10}
+__all__ = ["DEFAULT_SEED", "FitResult", "build_config", "default_model", "fit_univariate", "resolve_priors",
+           "resolve_table"]
 
 
 @dataclass
@@ -32,11 +32,12 @@ class FitResult:
     Attributes
     ----------
     dt : xarray.DataTree
-        Posterior, sample_stats, log_likelihood (``y``, dims study), observed_data,
-        prior / prior_predictive / posterior_predictive.
+        Posterior (``mu``, ``tau``, ``theta`` dims study, ``theta_new``), sample_stats,
+        log_likelihood (``y``, dims study), observed_data, prior / prior_predictive /
+        posterior_predictive — the same groups whichever engine made it.
     table : EffectTable
     model : str
-        Model kind.
+        Model name (:func:`vfsynth.models.spec.model_names`).
     tau_prior, mu_prior : Prior
         ``tau_prior`` is None for the common-effect model.
     config : dict
@@ -45,9 +46,15 @@ class FitResult:
     path : Path or None
         Saved file (None when ``save=False``).
     cached : bool
-        True when loaded from a saved fit instead of sampled.
+        True when loaded from a saved fit instead of fitted.
     verdict : dict
-        Diagnostics gate verdict (:func:`vfsynth.fits.diagnostics.diagnose`).
+        Diagnostics verdict (:func:`vfsynth.fits.diagnostics.diagnose`; for the exact engine a
+        verdict stating that no MCMC diagnostics apply).
+    engine : str
+        The engine that made it: ``"exact"``, ``"nuts"`` or ``"batched"``.
+    exact : ExactPosterior or None
+        The exact posterior (exact engine): summaries are computed from it.
+    settings : FitSettings
     """
 
     dt: Any
@@ -61,15 +68,53 @@ class FitResult:
     cached: bool
     verdict: dict
     notes: list[str] = field(default_factory=list)
+    engine: str = "nuts"
+    exact: Any = None
+    settings: FitSettings | None = None
+
+    # -- the notebook face -------------------------------------------------------------------
+    @property
+    def posterior(self):
+        """The ``posterior`` group (an ArviZ / xarray ``DataTree``)."""
+        return self.dt["posterior"]
+
+    def summary(self) -> dict[str, Any]:
+        """The summary object (as ``vfsynth fit --json``; exact where the engine is exact)."""
+        from vfsynth.fits.summary import summarize
+
+        return summarize(self)
+
+    def summary_frame(self, level: float = 0.95):
+        """One row per quantity (mu, tau, prediction, each study's effect) as a pandas DataFrame.
+
+        Columns: ``mean``, ``sd``, ``median``, the ``level`` equal-tailed interval, ``mcse_mean``
+        (0 for exact results) and ``source`` (``"exact"`` or ``"draws"``).
+        """
+        from vfsynth.fits.summary import summary_frame
+
+        return summary_frame(self, level=level)
+
+    def _repr_html_(self) -> str:
+        frame = self.summary_frame()
+        head = (f"<p><b>{self.model}</b> meta-analysis of {self.table.outcome}/{self.table.timepoint} "
+                f"({self.table.measure}, k = {self.table.k}); engine <b>{self.engine}</b>; "
+                f"diagnostics {'passed' if self.verdict.get('passed') else 'FAILED'}</p>")
+        return head + frame.to_html(float_format=lambda v: f"{v:.3f}")
+
+    def __repr__(self) -> str:
+        return (f"FitResult(model={self.model!r}, analysis={self.table.outcome}/{self.table.timepoint}, "
+                f"k={self.table.k}, engine={self.engine!r}, fit_id={self.fit_id!r})")
 
 
 def resolve_table(data, outcome: str | None, timepoint: str = "post") -> EffectTable:
     """An EffectTable from a Review (``outcome`` required) or an EffectTable (returned as is)."""
+    from vfsynth.models.spec import ModelSpecError
+
     if isinstance(data, EffectTable):
         return data
     if outcome is None:
         outs = sorted({o for o, _ in data.analyses()})
-        raise ValueError(f"choose an outcome; this review has: {', '.join(outs)}")
+        raise ModelSpecError(f"choose an outcome; this review has: {', '.join(outs)}")
     return data.effects(outcome, timepoint)
 
 
@@ -95,49 +140,27 @@ def resolve_priors(table: EffectTable, model: str, tau_prior=None, mu_prior=None
     return tau_prior, mu_prior
 
 
-def build_config(
-    table: EffectTable,
-    model: str,
-    tau_prior,
-    mu_prior,
-    *,
-    seed: int,
-    sampler: str,
-    draws: int,
-    tune: int,
-    chains: int,
-    target_accept: float,
-    max_treedepth: int,
-    model_options: dict | None = None,
-) -> dict:
+def build_config(table: EffectTable, spec, priors: dict, settings: FitSettings, engine: str) -> dict:
     """The store configuration for a univariate fit (identity of the saved file)."""
     from vfsynth.fits import store
-    from vfsynth.models.univariate import describe
 
-    desc = dict(describe(model, **(model_options or {})))
-    priors = {"mu": mu_prior.to_dict()}
-    if tau_prior is not None:
-        priors["tau"] = tau_prior.to_dict()
+    sampler = settings.sampler_dict()
+    sampler["engine"] = engine
+    if engine == "exact":
+        # the sampler's settings do not enter an exact fit; only the number of draws does
+        sampler = {"engine": "exact", "name": "exact", "draws": int(settings.draws), "chains": int(settings.chains)}
     return store.fit_config(
-        model=desc,
-        priors=priors,
+        model=dict(spec.describe()),
+        priors={role: p.to_dict() for role, p in priors.items() if p is not None},
         data_hash=table.content_hash(),
-        seed=seed,
-        sampler={
-            "name": sampler,
-            "draws": int(draws),
-            "tune": int(tune),
-            "chains": int(chains),
-            "target_accept": float(target_accept),
-            "max_treedepth": int(max_treedepth),
-        },
+        seed=settings.seed,
+        sampler=sampler,
         analysis={
             "kind": "univariate",
             "outcome": table.outcome,
             "timepoint": table.timepoint,
             "measure": table.measure,
-            "review": str(table.meta.get("review", "")),
-            "k": table.k,
+            "review": table.meta.get("review"),
         },
     )
 
@@ -149,14 +172,16 @@ def fit_univariate(
     model: str | None = None,
     tau_prior=None,
     mu_prior=None,
-    seed: int = DEFAULT_SEED,
+    seed: int | None = None,
     *,
-    draws: int = DEFAULTS["draws"],
-    tune: int = DEFAULTS["tune"],
-    chains: int = DEFAULTS["chains"],
-    sampler: str = "numpyro",
-    target_accept: float = DEFAULTS["target_accept"],
-    max_treedepth: int = DEFAULTS["max_treedepth"],
+    settings: FitSettings | None = None,
+    engine: str | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    sampler: str | None = None,
+    target_accept: float | None = None,
+    max_treedepth: int | None = None,
     refit: bool = False,
     save: bool = True,
     progress: bool = False,
@@ -171,14 +196,15 @@ def fit_univariate(
     data : Review or EffectTable
     outcome, timepoint : str
         Which analysis of a Review (ignored for an EffectTable).
-    model : {"random-effects", "common-effect", "binomial-normal", "t"}, optional
-        Default :func:`default_model`.
+    model : str, optional
+        A registered model (:func:`vfsynth.models.spec.model_names`); default :func:`default_model`.
     tau_prior, mu_prior : Prior or spec string, optional
-        Default ``default_tau_prior(measure, outcome)`` / ``default_mu_prior(measure)``.
-    seed : int
-        One seed for the whole fit (prior predictive, posterior, posterior predictive).
-    draws, tune, chains, sampler, target_accept, max_treedepth
-        NUTS settings (see :func:`vfsynth.fits.sampling.sample_model`).
+        Default: the registry defaults for the analysis's measure and outcome.
+    seed : int, optional
+        One seed for the whole fit (default :data:`~vfsynth.fits.settings.DEFAULT_SEED`).
+    settings : FitSettings, optional
+        Engine, sampler and run length; the keyword arguments ``engine``, ``draws``, ``tune``,
+        ``chains``, ``sampler``, ``target_accept``, ``max_treedepth`` (and ``seed``) override it.
     refit : bool
         Ignore (and overwrite) a saved fit of the same configuration.
     save : bool
@@ -186,7 +212,7 @@ def fit_univariate(
     fit_dir : path, optional
         Store directory (default :func:`vfsynth.fits.store.fit_dir`).
     model_options : dict, optional
-        Extra :func:`vfsynth.models.univariate.build_model` options (``nu``, ``alpha_sd``).
+        Options of the model spec (``nu`` for ``t``, ``alpha_sd`` for ``binomial-normal``).
     on_event : callable(str), optional
         Receives progress messages ("reusing saved fit ...", "sampling ...").
 
@@ -195,50 +221,42 @@ def fit_univariate(
     FitResult
     """
     from vfsynth.fits import store
-    from vfsynth.fits.diagnostics import sample_gated
-    from vfsynth.models.univariate import build_model
+    from vfsynth.fits.engines import run_engine
+    from vfsynth.models.spec import get_spec
 
     say = on_event or (lambda msg: log.info(msg))
+    settings = settings_from(settings, engine=engine, draws=draws, tune=tune, chains=chains, sampler=sampler,
+                             target_accept=target_accept, max_treedepth=max_treedepth, seed=seed)
     table = resolve_table(data, outcome, timepoint)
     model = model or default_model(table)
+    spec = get_spec(model, **dict(model_options or {}))
+    spec.check(table)
+    eng = spec.resolve_engine(settings.engine)
     tau_prior, mu_prior = resolve_priors(table, model, tau_prior, mu_prior)
-    opts = dict(model_options or {})
-    config = build_config(
-        table, model, tau_prior, mu_prior, seed=seed, sampler=sampler, draws=draws, tune=tune,
-        chains=chains, target_accept=target_accept, max_treedepth=max_treedepth, model_options=opts,
-    )
+    priors = {"mu": mu_prior, "tau": tau_prior}
+    spec.check_priors(priors)
+    config = build_config(table, spec, priors, settings, eng)
     fid = store.fit_id(config)
     notes: list[str] = []
+
+    def result(dt, cfg, verdict, path, cached, exact):
+        return FitResult(dt, table, model, tau_prior, mu_prior, cfg, fid, path, cached, verdict, notes,
+                         engine=eng, exact=exact, settings=settings)
+
     if not refit and (got := store.reuse_cached(config, directory=fit_dir, notes=notes, say=say)) is not None:
         dt, cfg, verdict, path = got
         say(f"reusing saved fit {fid} ({path})")
-        return FitResult(dt, table, model, tau_prior, mu_prior, cfg, fid, path, True, verdict, notes)
-    say(f"sampling {model} model for {table.outcome}/{table.timepoint} (k={table.k}) with {sampler}: "
-        f"{chains} chains x {draws} draws (+{tune} tune), seed {seed}")
-    pm_model = build_model(model, table, tau_prior, mu_prior, **opts)
-    dt, verdict = sample_gated(
-        pm_model,
-        sampler=sampler,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        target_accept=target_accept,
-        max_treedepth=max_treedepth,
-        progress=progress,
-        label=f"{table.outcome}/{table.timepoint} {model}",
-    )
-    if model == "binomial-normal":
-        _unify_log_likelihood(dt, table)
-    path = store.save_fit(dt, config, verdict, directory=fit_dir) if save else None
-    return FitResult(dt, table, model, tau_prior, mu_prior, config, fid, path, False, verdict, notes)
+        exact = None
+        if eng == "exact":
+            from vfsynth.fits.engines.exact import exact_posterior
 
-
-def _unify_log_likelihood(dt, table: EffectTable) -> None:
-    """Replace the arm-level log-likelihood by one term per study (LOO unit = study)."""
-    import xarray as xr
-
-    from vfsynth.models.univariate import study_log_likelihood
-
-    ll = study_log_likelihood(dt, table, "binomial-normal")
-    dt["log_likelihood"] = xr.DataTree(xr.Dataset({"y": ll}))
+            exact = exact_posterior(spec, table, priors)  # milliseconds: recomputed, not stored
+        return result(dt, cfg, verdict, path, True, exact)
+    what = "integrating" if eng == "exact" else f"sampling ({eng}, {settings.sampler})" if eng == "nuts" \
+        else "sampling (batched)"
+    say(f"{what} {model} model for {table.outcome}/{table.timepoint} (k={table.k}): "
+        f"{settings.chains} chains x {settings.draws} draws, seed {settings.seed}")
+    run = run_engine(spec, table, priors, settings, progress=progress,
+                     label=f"{table.outcome}/{table.timepoint} {model}")
+    path = store.save_fit(run.dt, config, run.verdict, directory=fit_dir) if save else None
+    return result(run.dt, config, run.verdict, path, False, run.exact)

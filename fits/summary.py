@@ -97,6 +97,77 @@ def _indicator_mcse(ind: np.ndarray) -> float:
     return math.sqrt(p * (1 - p) / ess)
 
 
+def _exact_summaries(ep, table, model: str) -> tuple[dict, dict | None, dict, dict, list]:
+    """mu, tau, P(benefit), prediction and per-study summaries from an exact posterior.
+
+    Same keys as the draw-based summaries; Monte-Carlo errors are 0 (no draws are involved)
+    and there are no ESS / R-hat entries. HDIs are not computed for exact results.
+    """
+    q = (0.025, 0.5, 0.975)
+    mq = ep.mu_quantiles(q)
+    mu = {"mean": ep.mu_mean, "sd": ep.mu_sd, "median": float(mq[1]), "q2.5": float(mq[0]),
+          "q97.5": float(mq[2]), "mcse_mean": 0.0, "mcse_sd": 0.0}
+    tau = None
+    if model != "common-effect":
+        tq = ep.tau_quantiles(q)
+        tau = {"mean": ep.tau_mean, "sd": ep.tau_sd, "median": float(tq[1]), "q2.5": float(tq[0]),
+               "q97.5": float(tq[2]), "mcse_mean": 0.0, "mcse_sd": 0.0}
+    pq = ep.predictive_quantiles(q)
+    pred = {"mean": ep.predictive_mean, "q2.5": float(pq[0]), "q97.5": float(pq[2]),
+            "p_benefit": ep.prob_new_greater(0.0)}
+    thq = ep.theta_quantiles(q)
+    theta = [{"study": s, "estimate": float(table.estimate[i]), "se": float(table.se[i]),
+              "mean": float(ep.theta_mean[i]), "sd": float(ep.theta_sd[i]), "q2.5": float(thq[i, 0]),
+              "q97.5": float(thq[i, 2])} for i, s in enumerate(table.study)]
+    return mu, tau, {"p": ep.prob_mu_greater(0.0), "mcse": 0.0}, pred, theta
+
+
+def summary_frame(fit, level: float = 0.95):
+    """One row per quantity of a fit (``mu``, ``tau``, ``theta_new``, ``theta[<study>]``) as a DataFrame.
+
+    Columns ``mean``, ``sd``, ``median``, ``low``, ``high`` (the equal-tailed ``level``
+    interval), ``mcse_mean`` and ``source``: ``"exact"`` (numerical integration, no Monte-Carlo
+    error) or ``"draws"`` (posterior draws, MCSE from ArviZ).
+    """
+    import pandas as pd
+
+    a = (1.0 - level) / 2.0
+    qs = (a, 0.5, 1.0 - a)
+    rows = []
+    ep = getattr(fit, "exact", None)
+    if ep is not None:
+        mq, pq, thq = ep.mu_quantiles(qs), ep.predictive_quantiles(qs), ep.theta_quantiles(qs)
+        rows.append(("mu", ep.mu_mean, ep.mu_sd, *mq, 0.0))
+        if fit.model != "common-effect":
+            rows.append(("tau", ep.tau_mean, ep.tau_sd, *ep.tau_quantiles(qs), 0.0))
+        rows.append(("theta_new", ep.predictive_mean, ep.predictive_sd, *pq, 0.0))
+        rows += [(f"theta[{s}]", ep.theta_mean[i], ep.theta_sd[i], *thq[i], 0.0) for i, s in enumerate(fit.table.study)]
+        source = "exact"
+    else:
+        post = fit.dt["posterior"]
+        for name in ("mu", "tau", "theta_new"):
+            if name in post.data_vars:
+                x = np.asarray(post[name].values, float).reshape(-1)
+                rows.append((name, x.mean(), x.std(ddof=1), *np.quantile(x, qs),
+                             _mcse(fit.dt, name, "mean") if np.ptp(x) > 0 else 0.0))
+        if "theta" in post.data_vars:
+            import arviz_stats as azs
+
+            th = np.asarray(post["theta"].values, float).reshape(-1, fit.table.k)
+            r = azs.mcse(fit.dt, var_names=["theta"], method="mean")
+            r = r["posterior"] if hasattr(r, "children") and "posterior" in r.children else r
+            mc = np.asarray(r["theta"].values, float).reshape(-1)
+            for i, s in enumerate(fit.table.study):
+                x = th[:, i]
+                rows.append((f"theta[{s}]", x.mean(), x.std(ddof=1), *np.quantile(x, qs), mc[i]))
+        source = "draws"
+    frame = pd.DataFrame(rows, columns=["quantity", "mean", "sd", "low", "median", "high", "mcse_mean"])
+    frame["source"] = source
+    frame.attrs["level"] = level
+    frame.attrs["engine"] = getattr(fit, "engine", None)
+    return frame.set_index("quantity")
+
+
 def summarize(fit) -> dict[str, Any]:
     """The JSON object of ``vfsynth fit --json`` for a :class:`vfsynth.fits.runner.FitResult`.
 
@@ -108,6 +179,16 @@ def summarize(fit) -> dict[str, Any]:
     cached, seed, sampler settings), ``data`` (k, studies, measure, data_hash, review) and
     ``priors`` (spec, description and citation of each prior).
     """
+    table = fit.table
+    if getattr(fit, "exact", None) is not None:
+        mu, tau, pb, pred, theta = _exact_summaries(fit.exact, table, fit.model)
+    else:
+        mu, tau, pb, pred, theta = _draw_summaries(fit)
+    return _assemble(fit, mu, tau, pb, pred, theta)
+
+
+def _draw_summaries(fit):
+    """mu, tau, P(benefit), prediction and per-study summaries from posterior draws."""
     dt = fit.dt
     table = fit.table
     mu = param_summary(dt, "mu")
@@ -140,6 +221,11 @@ def summarize(fit) -> dict[str, Any]:
             }
             for i, s in enumerate(table.study)
         ]
+    return mu, tau, pb, pred, theta
+
+
+def _assemble(fit, mu, tau, pb, pred, theta) -> dict[str, Any]:
+    table = fit.table
     v = fit.verdict
     diag = {
         "max_rhat": v.get("max_rhat"),
@@ -154,6 +240,7 @@ def summarize(fit) -> dict[str, Any]:
         "attempts": v.get("attempts"),
         "problems": v.get("problems", []),
         "passed": bool(v.get("passed")),
+        "note": v.get("note"),
     }
     priors = {}
     for key, pr in (("mu", fit.mu_prior), ("tau", fit.tau_prior)):
@@ -163,6 +250,8 @@ def summarize(fit) -> dict[str, Any]:
     return _clean(
         {
             "model": fit.model,
+            "engine": getattr(fit, "engine", "nuts"),
+            "point_estimate": "posterior mean (mean); median and 95% equal-tailed interval (q2.5, q97.5)",
             "analysis": {"outcome": table.outcome, "timepoint": table.timepoint, "measure": table.measure},
             "mu": mu,
             "tau": tau,
@@ -176,6 +265,7 @@ def summarize(fit) -> dict[str, Any]:
                 "path": str(fit.path) if fit.path is not None else None,
                 "cached": bool(fit.cached),
                 "seed": cfg.get("seed"),
+                "engine": getattr(fit, "engine", "nuts"),
                 "sampler": cfg.get("sampler"),
                 "versions": cfg.get("versions"),
                 "notes": list(fit.notes),

@@ -35,57 +35,6 @@ from vfsynth.fits.prior_export import PriorSet, read_priors
 LEVEL_QS = (0.025, 0.5, 0.975)
 
 
-class MixtureExact:
-    """Exact NNHM posterior under a normal-mixture mu prior: a weighted set of
-    :class:`~vfsynth.fits.exact.ExactPosterior` (one per prior component)."""
-
-    def __init__(self, parts: list[tuple[float, Any]]):
-        logw = np.array([math.log(w) + ep.log_marginal_likelihood for w, ep in parts if w > 0])
-        eps = [ep for w, ep in parts if w > 0]
-        pw = np.exp(logw - logw.max())
-        self.weights = pw / pw.sum()
-        self.parts = eps
-        self.log_marginal_likelihood = float(logw.max() + math.log(np.exp(logw - logw.max()).sum()))
-
-    @property
-    def k(self) -> int:
-        return self.parts[0].k
-
-    @property
-    def mu_mean(self) -> float:
-        return float(sum(w * ep.mu_mean for w, ep in zip(self.weights, self.parts, strict=True)))
-
-    @property
-    def mu_sd(self) -> float:
-        m2 = sum(w * (ep.mu_sd**2 + ep.mu_mean**2) for w, ep in zip(self.weights, self.parts, strict=True))
-        return float(math.sqrt(max(m2 - self.mu_mean**2, 0.0)))
-
-    def mu_cdf(self, x) -> np.ndarray:
-        return sum(w * np.asarray(ep.mu_cdf(x)) for w, ep in zip(self.weights, self.parts, strict=True))
-
-    def tau_cdf(self, t) -> np.ndarray:
-        return sum(w * np.asarray(ep.tau_cdf(t)) for w, ep in zip(self.weights, self.parts, strict=True))
-
-    def _invert(self, cdf, qs, lo, hi):
-        return np.array([optimize.brentq(lambda x, q=q: float(np.ravel(cdf(x))[0]) - q, lo, hi, xtol=1e-12) for q in qs])
-
-    def mu_quantiles(self, qs=LEVEL_QS) -> np.ndarray:
-        lo = min(float(ep.mu_quantiles([1e-9])[0]) for ep in self.parts) - 1
-        hi = max(float(ep.mu_quantiles([1 - 1e-9])[0]) for ep in self.parts) + 1
-        return self._invert(self.mu_cdf, qs, lo, hi)
-
-    def prob_mu_greater(self, x: float = 0.0) -> float:
-        return float(sum(w * ep.prob_mu_greater(x) for w, ep in zip(self.weights, self.parts, strict=True)))
-
-    def tau_quantiles(self, qs=LEVEL_QS) -> np.ndarray:
-        hi = max(float(ep.tau_quantiles([1 - 1e-9])[0]) for ep in self.parts) * 2 + 1e-9
-        return self._invert(self.tau_cdf, qs, 0.0, hi)
-
-    @property
-    def tau_mean(self) -> float:
-        return float(sum(w * ep.tau_mean for w, ep in zip(self.weights, self.parts, strict=True)))
-
-
 class NodeMixture:
     """Posterior under the mu|tau block prior: a mixture over tau nodes ``t_b`` of normal mu
     posteriors (see :func:`joint_update`)."""
@@ -153,12 +102,10 @@ def joint_update(block: dict, table) -> NodeMixture:
 
 
 def exact_posterior(table_or_y, se=None, *, tau_prior, mu_prior):
-    """:func:`~vfsynth.fits.exact.nnhm_exact`, extended to normal-mixture mu priors."""
+    """The exact NNHM posterior, :func:`~vfsynth.fits.exact.nnhm_exact` (which treats normal-mixture
+    mu priors exactly, component by component)."""
     from vfsynth.fits.exact import nnhm_exact
 
-    if getattr(mu_prior, "family", None) == "normal-mixture":
-        return MixtureExact([(w, nnhm_exact(table_or_y, se, tau_prior=tau_prior, mu_prior=comp))
-                             for w, comp in mu_prior.components()])
     return nnhm_exact(table_or_y, se, tau_prior=tau_prior, mu_prior=mu_prior)
 
 

@@ -11,6 +11,7 @@ from vfsynth.reports.commands import argtypes
 
 MODELS = ("random-effects", "common-effect", "binomial-normal", "t", "joint")
 SAMPLERS = ("numpyro", "pymc", "nutpie", "blackjax")
+ENGINES = ("auto", "exact", "nuts", "batched")
 
 _EPILOG_HEAD = """\
 Defaults: the model is binomial-normal when the outcome has 2x2 counts, else
@@ -67,12 +68,18 @@ def register(subparsers) -> None:
         default=None,
         help="restrict to studies with these inclusion levels, comma-separated (e.g. confirmed,inferred)",
     )
-    p.add_argument("--seed", type=argtypes.seed, default=None, help="one seed for the whole fit (default 20190101)")
+    p.add_argument("--seed", type=argtypes.seed, default=None,
+                   help="one seed for the whole fit (default vfsynth.fits.settings.DEFAULT_SEED, 20190101)")
     p.add_argument("--draws", type=argtypes.positive_int, default=1000, help="draws per chain (default 1000)")
     p.add_argument("--tune", type=argtypes.positive_int, default=1000, help="warm-up iterations per chain (default 1000)")
     p.add_argument("--chains", type=argtypes.positive_int, default=4, help="chains, run in parallel (default 4)")
     p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)")
     p.add_argument("--sampler", choices=SAMPLERS, default="numpyro", help="NUTS implementation (default numpyro)")
+    p.add_argument(
+        "--engine", choices=ENGINES, default="auto",
+        help="auto (default): exact integration where the model has it (random-effects, common-effect), "
+             "else NUTS; exact; nuts; batched (marginal likelihood in one vectorised BlackJAX program)",
+    )
     p.add_argument("--refit", action="store_true", help="sample again even if a matching saved fit exists")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument(
@@ -156,8 +163,9 @@ def run(args) -> int:
     except ValueError as exc:
         raise UserInputError(str(exc)) from None
 
-    from vfsynth.fits.runner import DEFAULT_SEED, default_model, fit_univariate, resolve_priors
-    from vfsynth.models.univariate import ModelSpecError
+    from vfsynth.fits.runner import default_model, fit_univariate, resolve_priors
+    from vfsynth.fits.settings import FitSettings
+    from vfsynth.models.spec import get_spec
 
     model = args.model or default_model(table)
     try:
@@ -165,31 +173,28 @@ def run(args) -> int:
     except (ValueError, KeyError) as exc:
         which = "--tau-prior" if args.tau_prior or "heterogeneity" in str(exc) else "--mu-prior"
         raise UserInputError(f"{which}: {exc}") from None
-    seed = DEFAULT_SEED if args.seed is None else args.seed
+    settings = FitSettings(engine=args.engine, sampler=args.sampler, draws=args.draws, tune=args.tune,
+                           chains=args.chains, target_accept=args.target_accept,
+                           **({} if args.seed is None else {"seed": args.seed}))
+    spec = get_spec(model)
+    spec.check(table)
+    spec.resolve_engine(settings.engine)  # refuse an engine the model lacks before anything runs
     import warnings
 
     from vfsynth.fits.diagnostics import FitWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)
-        try:
-            fit = fit_univariate(
-                table,
-                model=model,
-                tau_prior=tau_prior,
-                mu_prior=mu_prior,
-                seed=seed,
-                draws=args.draws,
-                tune=args.tune,
-                chains=args.chains,
-                sampler=args.sampler,
-                target_accept=args.target_accept,
-                refit=args.refit,
-                progress=not args.json and sys.stderr.isatty(),
-                on_event=say,
-            )
-        except ModelSpecError as exc:
-            raise UserInputError(str(exc)) from None
+        fit = fit_univariate(
+            table,
+            model=model,
+            tau_prior=tau_prior,
+            mu_prior=mu_prior,
+            settings=settings,
+            refit=args.refit,
+            progress=not args.json and sys.stderr.isatty(),
+            on_event=say,
+        )
     for w in caught:
         if issubclass(w.category, FitWarning):
             print(f"WARNING: {w.message}", file=sys.stderr)
@@ -228,12 +233,19 @@ def _text(s: dict) -> str:
         p = s["prediction"]
         lines.append(f"  new study: 95% prediction interval {p['q2.5']:.3f} to {p['q97.5']:.3f}")
     d = s["diagnostics"]
-    lines.append(
-        f"  diagnostics: {'passed' if d['passed'] else 'PROBLEMS'} (max R-hat {d['max_rhat']:.3f}, "
-        f"min bulk ESS {d['min_ess_bulk']:.0f}, divergences {d['divergences']})"
-    )
+    if s.get("engine") == "exact":
+        lines.append("  engine: exact numerical integration (no Monte-Carlo error; draws kept for plots and LOO)")
+    else:
+        rhat = "n/a (one chain)" if d.get("max_rhat") is None else f"{d['max_rhat']:.3f}"
+        ess = "n/a" if d.get("min_ess_bulk") is None else f"{d['min_ess_bulk']:.0f}"
+        lines.append(
+            f"  engine: {s.get('engine', 'nuts')}; diagnostics: {'passed' if d['passed'] else 'PROBLEMS'} "
+            f"(max R-hat {rhat}, min bulk ESS {ess}, divergences {d['divergences']})"
+        )
+    lines.append("  point estimates are posterior means; intervals are 95% equal-tailed credible intervals")
     f = s["fit"]
-    lines.append(f"  fit {f['id']} ({'reused saved fit' if f['cached'] else 'sampled'}): {f['path']}")
+    made = "reused saved fit" if f["cached"] else ("integrated" if s.get("engine") == "exact" else "sampled")
+    lines.append(f"  fit {f['id']} ({made}): {f['path']}")
     for key, pr in s["priors"].items():
         lines.append(f"  prior {key}: {pr['spec']}  {pr['description']}")
     return "\n".join(lines)
