@@ -97,21 +97,44 @@ def _indicator_mcse(ind: np.ndarray) -> float:
     return math.sqrt(p * (1 - p) / ess)
 
 
+def exact_hdi(quantile, prob: float = 0.95) -> tuple[float, float]:
+    """Highest-density interval of a unimodal distribution given its quantile function.
+
+    The HDI is the shortest interval holding ``prob``: :math:`[Q(p), Q(p + prob)]` with
+    :math:`p \\in [0, 1 - prob]` minimising the width (bounded scalar minimisation).
+    """
+    from scipy.optimize import minimize_scalar
+
+    def width(p):
+        lo, hi = quantile([p, p + prob])
+        return float(hi - lo)
+
+    top = 1.0 - prob
+    r = minimize_scalar(width, bounds=(0.0, top), method="bounded", options={"xatol": 1e-7})
+    # the optimum can sit on a bound (a posterior piled up at tau = 0): compare with the ends
+    best = min((r.x, 0.0, top), key=width)
+    lo, hi = quantile([best, best + prob])
+    return float(lo), float(hi)
+
+
 def _exact_summaries(ep, table, model: str) -> tuple[dict, dict | None, dict, dict, list]:
     """mu, tau, P(benefit), prediction and per-study summaries from an exact posterior.
 
     Same keys as the draw-based summaries; Monte-Carlo errors are 0 (no draws are involved)
-    and there are no ESS / R-hat entries. HDIs are not computed for exact results.
+    and there are no ESS / R-hat entries. HDIs by :func:`exact_hdi` (mu and tau posteriors of
+    the normal–normal model are unimodal).
     """
     q = (0.025, 0.5, 0.975)
     mq = ep.mu_quantiles(q)
     mu = {"mean": ep.mu_mean, "sd": ep.mu_sd, "median": float(mq[1]), "q2.5": float(mq[0]),
           "q97.5": float(mq[2]), "mcse_mean": 0.0, "mcse_sd": 0.0}
+    mu["hdi_2.5"], mu["hdi_97.5"] = exact_hdi(ep.mu_quantiles)
     tau = None
     if model != "common-effect":
         tq = ep.tau_quantiles(q)
         tau = {"mean": ep.tau_mean, "sd": ep.tau_sd, "median": float(tq[1]), "q2.5": float(tq[0]),
                "q97.5": float(tq[2]), "mcse_mean": 0.0, "mcse_sd": 0.0}
+        tau["hdi_2.5"], tau["hdi_97.5"] = exact_hdi(ep.tau_quantiles)
     pq = ep.predictive_quantiles(q)
     pred = {"mean": ep.predictive_mean, "q2.5": float(pq[0]), "q97.5": float(pq[2]),
             "p_benefit": ep.prob_new_greater(0.0)}
