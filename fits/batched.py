@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vfsynth.fits.settings import DEFAULT_SEED
+
 # Grid for tabulated tau priors, on u = log(tau).
 U_LO, U_HI, U_N = -14.0, 9.0, 4601
 MU_N = 4001
@@ -248,7 +250,7 @@ def run_batched(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     target_accept: float = 0.8,
     labels=None,
     lanes: int | str | None = "auto",

@@ -64,6 +64,7 @@ import pandas as pd
 
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.fits.batched import marginal_loglik, run_batched
+from vfsynth.fits.settings import DEFAULT_SEED
 
 K_THRESHOLD = 0.7
 DEFAULT_MODELS = ("common-effect", "random-effects", "t", "joint")
@@ -83,11 +84,13 @@ def log_evidence(y, se, tau_prior, mu_prior, kind: str = "random-effects") -> fl
     model is the NNHM with :math:`\\tau` fixed at 0.
     """
     from vfsynth.fits.exact import nnhm_exact
+    from vfsynth.models.spec import ModelSpecError, get_spec
 
-    if kind == "common-effect":
+    spec = get_spec(kind)
+    if not spec.supports("exact"):
+        raise ModelSpecError(f"exact evidence needs a model with an exact engine, not {kind!r}")
+    if "tau" not in spec.prior_roles:
         tau_prior = 0.0
-    elif kind != "random-effects":
-        raise ValueError(f"exact evidence only for random-effects / common-effect, not {kind!r}")
     return float(nnhm_exact(np.asarray(y, float), np.asarray(se, float), tau_prior, mu_prior).log_marginal_likelihood)
 
 
@@ -289,7 +292,7 @@ def fit_marginal(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ):
     """Full-data posterior of a marginal model by the batched NUTS program (batch of one).
 
@@ -311,9 +314,11 @@ def fit_marginal(
     return r.datatree(0)
 
 
-def make_refit(table: EffectTable, kind: str, tau_prior, mu_prior, *, engine: str, nu: float = T_NU, draws=1000, tune=1000, chains=4, seed=0):
+def make_refit(table: EffectTable, kind: str, tau_prior, mu_prior, *, engine: str, nu: float = T_NU, draws=1000, tune=1000, chains=4, seed=DEFAULT_SEED):
     """Return ``refit(indices) -> exact elpd_i`` for :func:`loso` (see module docstring)."""
-    if engine == "exact" and kind in ("random-effects", "common-effect"):
+    from vfsynth.models.spec import get_spec
+
+    if engine == "exact" and get_spec(kind).supports("exact"):
 
         def refit(indices):
             return exact_loso_elpd(table.estimate, table.se, tau_prior, mu_prior, kind, studies=list(indices))
@@ -410,7 +415,7 @@ def compare_models(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     k_threshold: float = K_THRESHOLD,
     exact_all: bool = True,
     extra: dict | None = None,
@@ -454,8 +459,10 @@ def compare_models(
     """
     from arviz_stats import compare
 
+    from vfsynth.models.spec import ModelSpecError, get_spec
+
     if engine not in ("exact", "mcmc"):
-        raise ValueError(f"engine must be 'exact' or 'mcmc', not {engine!r}")
+        raise ModelSpecError(f"engine must be 'exact' or 'mcmc', not {engine!r}")
     table = resolve_table(data, outcome, timepoint)
     if table.k < 3:
         raise ValueError(f"{table.outcome}/{table.timepoint}: model comparison needs at least 3 studies (k = {table.k})")
@@ -469,23 +476,23 @@ def compare_models(
                 continue
             results["joint"] = loso(got[0], model="joint", posterior=got[1], k_threshold=k_threshold)
             continue
-        if kind not in ("common-effect", "random-effects", "t"):
-            raise ValueError(f"unknown model {kind!r}")
+        spec = get_spec(kind, **({"nu": T_NU} if kind == "t" else {}))
+        if not spec.supports("batched"):
+            raise ModelSpecError(f"model comparison refits models through the batched engine; {kind!r} has none")
         dt = fit_marginal(table, kind, tau_prior, mu_prior, draws=draws, tune=tune, chains=chains, seed=seed + 101 * i)
         ll = study_loglik(dt, table, kind, nu=T_NU)
         refit, eng = make_refit(table, kind, tau_prior, mu_prior, engine=engine, draws=draws, tune=tune, chains=chains, seed=seed + 101 * i)
-        # With the exact engine a refit of the normal models costs milliseconds, so every study
-        # gets its exact log p(y_i | y_-i): the Pareto-k estimate is itself noisy and PSIS can be
-        # badly off below k = 0.7 (bundled review, common effect: 0.24 at k-hat 0.42). PSIS is
-        # still computed and shown beside it (``elpd_psis``, ``pareto_k``).
-        all_exact = exact_all and engine == "exact" and kind in ("random-effects", "common-effect")
+        # With the exact engine a refit costs milliseconds, so every study gets its exact
+        # log p(y_i | y_-i): the Pareto-k estimate is itself noisy and PSIS can be badly off
+        # below k = 0.7 (bundled review, common effect: 0.24 at k-hat 0.42). PSIS is still
+        # computed and shown beside it (``elpd_psis``, ``pareto_k``).
+        exact_here = engine == "exact" and spec.supports("exact")
+        all_exact = exact_all and exact_here
         res = loso(ll, model=kind, posterior=dt, refit=refit, k_threshold=-np.inf if all_exact else k_threshold,
                    refit_engine=eng)
         if all_exact:
             notes.append(f"{kind}: exact leave-one-study-out for every study (exact engine); PSIS shown beside it")
-        if engine == "exact" and kind in ("random-effects", "common-effect"):
-            # Exact LOSO costs milliseconds here: show it for every study, so that PSIS errors
-            # that the Pareto-k estimate misses (k-hat is itself noisy) are visible.
+        if exact_here:
             chk = exact_loso_elpd(table.estimate, table.se, tau_prior, mu_prior, kind)
             res.pointwise["elpd_exact_check"] = chk
             err = np.abs(res.pointwise["elpd"].to_numpy() - chk)

@@ -6,11 +6,9 @@ Entry points
   gated NUTS fit (NumPyro) with prior draws for learned ratios, saved and reused through
   :mod:`vfsynth.fits.store` like every other fit.
 * :func:`summarize_joint` — the ``vfsynth fit --model joint --json`` object.
-* :func:`rho_w_sensitivity` — refits across within-study correlations, one table.
-* :func:`posterior_predictive_table`, :func:`loo_pit_rows` — data for posterior predictive
-  checks (plots belong to the report layer).
-* :func:`prior_predictive_check` — plausibility of the effects implied by the priors.
-* :func:`run_joint_cli` — called by ``vfsynth fit --model joint``.
+
+Predictive checks (posterior predictive table, LOO-PIT, prior predictive check) and the
+within-study-correlation sensitivity are in :mod:`vfsynth.fits.joint_checks`.
 
 "How much did a quantity learn from the data" is the ratio of posterior SD to prior SD
 (``learned_ratio``; 1 = nothing learned), with the prior SD from forward (prior
@@ -24,7 +22,6 @@ given too. A quantity that depends on an outcome without any data is reported wi
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -34,13 +31,12 @@ from typing import Any
 import numpy as np
 
 from vfsynth.fits import jaxenv
+from vfsynth.fits.settings import DEFAULT_SEED
 from vfsynth.models import joint as J
-
-jaxenv.configure()
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SEED = 20190101
+
 DEFAULTS = {"draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.95, "max_treedepth": 10}
 PRIOR_DRAWS = 4000
 TARGET_ACCEPT_LADDER = (0.95, 0.99)
@@ -164,6 +160,7 @@ def fit_joint(
     refit, save, fit_dir
         As :func:`vfsynth.fits.runner.fit_univariate`.
     """
+    jaxenv.configure()
     from vfsynth.fits import store
     from vfsynth.fits.diagnostics import diagnose, format_warning
     from vfsynth.fits.sampling import sample_model
@@ -433,300 +430,3 @@ LIMITATIONS = [
 # ---------------------------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------------------------
-
-
-def _row_means(dt, jd: J.JointData, group: str = "posterior") -> np.ndarray:
-    lat = _flat(dt, group, "latent")  # chain, draw, study, slot
-    lat = lat.reshape(-1, lat.shape[-2], lat.shape[-1])
-    return lat[:, jd.row_study, jd.row_slot] * jd.factor[None, :]
-
-
-def _row_cov(jd: J.JointData, rho: float) -> np.ndarray:
-    return J.within_study_corr(jd, rho) * np.outer(jd.se, jd.se)
-
-
-def conditional_row_predictive(res: JointFitResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per draw and normal row: mean and SD of :math:`y_r \\mid y_{-r}, \\theta` and its log density.
-
-    With correlated rows the pointwise term of leave-one-row-out is the conditional normal
-    :math:`y_r \\mid y_{s(r),-r}, \\theta` (Bürkner, Gabry & Vehtari 2021, *Comput Stat*
-    36:1243): with precision :math:`Q = \\Sigma^{-1}`, mean
-    :math:`y_r - [Q(y-m)]_r / Q_{rr}` and variance :math:`1/Q_{rr}`.
-    """
-    jd = res.data
-    m = _row_means(res.dt, jd)
-    rho_draws = _flat(res.dt, "posterior", "rho_w")
-    y = jd.y
-    if rho_draws is None:
-        Q = np.linalg.inv(_row_cov(jd, float(res.options.rho_w)))
-        g = (y[None, :] - m) @ Q.T
-        cvar = 1.0 / np.diag(Q)
-        cmean = y[None, :] - g * cvar[None, :]
-        csd = np.broadcast_to(np.sqrt(cvar), cmean.shape)
-    else:
-        rho = rho_draws.ravel()
-        cmean = np.empty_like(m)
-        csd = np.empty_like(m)
-        for d in range(m.shape[0]):
-            Q = np.linalg.inv(_row_cov(jd, float(rho[d])))
-            cvar = 1.0 / np.diag(Q)
-            cmean[d] = y - (Q @ (y - m[d])) * cvar
-            csd[d] = np.sqrt(cvar)
-    ll = -0.5 * ((y[None, :] - cmean) / csd) ** 2 - np.log(csd) - 0.5 * np.log(2 * np.pi)
-    return cmean, csd, ll
-
-
-def loo_pit_rows(res: JointFitResult, seed: int = 0):
-    """LOO-PIT of every normal row (arviz_stats), with the conditional pointwise likelihood.
-
-    Returns a DataFrame: row label, outcome, time point, observed, LOO-PIT value. Count rows
-    are discrete and are checked by :func:`posterior_predictive_table` instead.
-    """
-    import arviz_base as azb
-    import arviz_stats as azs
-    import pandas as pd
-
-    jd = res.data
-    if jd.n_rows == 0:
-        return pd.DataFrame(columns=["row", "outcome", "timepoint", "observed", "loo_pit"])
-    chains = res.dt["posterior"].sizes["chain"]
-    cmean, csd, ll = conditional_row_predictive(res)
-    rng = np.random.default_rng(seed)
-    rep = rng.normal(cmean, csd)
-    shape = (chains, -1, jd.n_rows)
-    coords = {"row": list(jd.row_label)}
-    dims = {"y": ["row"]}
-    dt = azb.from_dict(
-        {
-            # loo_pit needs a posterior group; the PIT itself uses only the next three groups
-            "posterior": {"draw_index": np.arange(ll.shape[0], dtype=float).reshape(chains, -1)},
-            "posterior_predictive": {"y": rep.reshape(shape)},
-            "log_likelihood": {"y": ll.reshape(shape)},
-            "observed_data": {"y": jd.y},
-        },
-        coords=coords,
-        dims=dims,
-    )
-    pit = azs.loo_pit(dt, var_names=["y"])
-    vals = np.asarray(pit["y"].values if hasattr(pit, "data_vars") or hasattr(pit, "children") else pit).ravel()
-    return pd.DataFrame({
-        "row": list(jd.row_label), "outcome": list(jd.row_outcome), "timepoint": list(jd.row_timepoint),
-        "observed": jd.y, "loo_pit": vals,
-    })
-
-
-def posterior_predictive_table(res: JointFitResult):
-    """Observed study estimates vs replicated ones, per row (normal and count rows).
-
-    Replicates come from the posterior predictive group (the full joint model). For count
-    rows the compared statistic is the log odds ratio with a 0.5 continuity correction, on
-    the SMD scale (divided by pi/sqrt(3)). ``ppp`` is P(replicated >= observed); values near
-    0 or 1 flag misfit.
-    """
-    import pandas as pd
-
-    jd = res.data
-    rows = []
-    pp = res.dt["posterior_predictive"] if "posterior_predictive" in res.dt.children else None
-    if jd.n_rows and pp is not None:
-        rep = np.asarray(pp["y"].values).reshape(-1, jd.n_rows)
-        for r in range(jd.n_rows):
-            x = rep[:, r]
-            rows.append({"row": jd.row_label[r], "outcome": jd.row_outcome[r], "timepoint": jd.row_timepoint[r],
-                         "kind": "estimate", "observed": float(jd.y[r]), "rep_mean": float(x.mean()),
-                         "rep_q2.5": float(np.quantile(x, 0.025)), "rep_q97.5": float(np.quantile(x, 0.975)),
-                         "ppp": float(np.mean(x >= jd.y[r]))})
-    if jd.n_count_rows and pp is not None:
-        et = np.asarray(pp["events_t"].values).reshape(-1, jd.n_count_rows)
-        ec = np.asarray(pp["events_c"].values).reshape(-1, jd.n_count_rows)
-
-        def lor(a, n1, c, n0):
-            return (np.log((a + 0.5) / (n1 - a + 0.5)) - np.log((c + 0.5) / (n0 - c + 0.5))) / J.CHINN
-
-        for r in range(jd.n_count_rows):
-            obs = float(lor(jd.events_t[r], jd.n_t[r], jd.events_c[r], jd.n_c[r]))
-            x = lor(et[:, r], jd.n_t[r], ec[:, r], jd.n_c[r])
-            rows.append({"row": jd.crow_label[r], "outcome": jd.crow_outcome[r], "timepoint": jd.crow_timepoint[r],
-                         "kind": "counts (log OR / (pi/sqrt 3))", "observed": obs, "rep_mean": float(x.mean()),
-                         "rep_q2.5": float(np.quantile(x, 0.025)), "rep_q97.5": float(np.quantile(x, 0.975)),
-                         "ppp": float(np.mean(x >= obs))})
-    return pd.DataFrame(rows)
-
-
-def prior_predictive_check(
-    data: Any = None,
-    *,
-    mediators=J.DEFAULT_MEDIATORS,
-    outcomes=J.DEFAULT_OUTCOMES,
-    options: J.JointOptions | None = None,
-    tau_priors: dict | None = None,
-    mu_priors: dict | None = None,
-    draws: int = 4000,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Probabilities under the prior that implied effects are implausibly large.
-
-    Returns P(|a| > 2), P(|total| > 2), P(|indirect| > 1), P(|c'| > 2), P(|b| > 1),
-    P(tau_k > 1) per construct, and P(|replicated SMD row| > 3) (SMD rows). The implied prior
-    of b (a correlation times a ratio of heterogeneity SDs) is heavy-tailed by construction;
-    with ``informative_b`` the draws are importance-weighted by the N(0.24, 0.12) factor.
-    """
-    import pymc as pm
-
-    jd, _ = resolve_data(data, mediators, outcomes)
-    options = options or J.JointOptions()
-    dtau, dmu = J.default_priors(jd.constructs)
-    tau_priors = {c: {**dtau, **(tau_priors or {})}[c] for c in jd.constructs}
-    mu_priors = {c: {**dmu, **(mu_priors or {})}[c] for c in jd.constructs}
-    model = J.build_generative(jd, tau_priors, mu_priors, options)
-    with model:
-        pr = pm.sample_prior_predictive(draws=draws, random_seed=seed)
-    g = pr["prior"]
-    w = None
-    if options.informative_b:
-        from scipy.stats import norm
-
-        w = norm.pdf(np.asarray(g["b"].values).ravel(), J.B_EXTERNAL_MEAN, J.B_EXTERNAL_SD)
-    w = np.ones(draws) if w is None else w
-    w = w / w.sum()
-
-    def p(name, thr, comp=None):
-        x = np.asarray(g[name].values).reshape(draws, -1)
-        x = x[:, comp] if comp is not None else x[:, 0]
-        return float(np.sum(w * (np.abs(x) > thr)))
-
-    out = {"P(|a|>2)": p("a", 2.0), "P(|total|>2)": p("total", 2.0), "P(|indirect|>1)": p("indirect", 1.0),
-           "P(|c_prime|>2)": p("c_prime", 2.0), "P(|b|>1)": p("b", 1.0)}
-    for k, c in enumerate(jd.constructs):
-        out[f"P(tau_{c}>1)"] = p("tau", 1.0, k)
-    if jd.n_rows:
-        has_pp = "prior_predictive" in pr.children and "y" in pr["prior_predictive"].data_vars
-        grp = pr["prior_predictive"] if has_pp else g
-        y = np.asarray(grp["y"].values).reshape(draws, -1)
-        smd = np.array([m == "SMD" for m in jd.row_measure])
-        if smd.any():
-            out["P(|y_SMD|>3)"] = float(np.sum(w[:, None] * (np.abs(y[:, smd]) > 3.0)) / smd.sum())
-    return out
-
-
-def rho_w_sensitivity(
-    data: Any = None,
-    grid=(0.0, 0.3, 0.6),
-    *,
-    quantities=("a", "b", "c_prime", "indirect", "total", "proportion_mediated"),
-    **fit_kwargs,
-):
-    """Refit across within-study correlations and tabulate how the mediation results move.
-
-    Every refit uses the same seed. Returns a DataFrame with one row per (rho_w, quantity):
-    mean, sd, q2.5, q97.5, prior_only, and the number of studies with 2+ normal rows (the
-    only studies where rho_w enters the likelihood).
-    """
-    import pandas as pd
-
-    base = fit_kwargs.pop("options", None) or J.JointOptions()
-    fit_kwargs.setdefault("posterior_predictive", False)
-    rows = []
-    from dataclasses import replace
-
-    for rho in grid:
-        res = fit_joint(data, options=replace(base, rho_w=float(rho)), **fit_kwargs)
-        jd = res.data
-        multi = int(np.sum(np.bincount(jd.row_study, minlength=len(jd.studies)) >= 2)) if jd.n_rows else 0
-        deps = J.quantity_dependencies(jd)
-        for q in quantities:
-            s = quantity_summary(res, q, depends_on=deps[q])
-            src = s["posterior_if_shown"] if s["prior_only"] else s
-            rows.append({"rho_w": float(rho), "quantity": q, "mean": src["mean"], "median": src["median"], "sd": src["sd"],
-                         "q2.5": src["q2.5"], "q97.5": src["q97.5"], "mcse_mean": s.get("mcse_mean"),
-                         "prior_only": s["prior_only"], "studies_with_2plus_rows": multi,
-                         "divergences": res.verdict.get("divergences"), "max_rhat": res.verdict.get("max_rhat")})
-    return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI
-# ---------------------------------------------------------------------------------------------
-
-
-def _split(v) -> list[str] | None:
-    if v is None:
-        return None
-    if isinstance(v, list | tuple):
-        v = ",".join(v)
-    return [s.strip() for s in str(v).split(",") if s.strip()]
-
-
-def run_joint_cli(args) -> int:
-    """``vfsynth fit --model joint``: fit, print a short report or the JSON, return 0.
-
-    Reads ``args.data`` (CSV path or None = bundled), ``args.mediator`` (comma-separated
-    mediators, headline first; default ``sensitivity,reflective_functioning``),
-    ``args.outcomes`` (measures of the final outcome; default ``attachment_security,
-    attachment_aqs``), ``args.seed``, ``args.json``, ``args.draws/tune/chains``,
-    ``args.refit``, ``args.inclusion`` and optionally ``args.rho_w`` / ``args.informative_b``.
-    Bad choices raise :class:`vfsynth.models.joint.JointSpecError` (a ``ValueError``; the
-    CLI layer turns it into a user error, exit 2).
-    """
-    from vfsynth.data import load_data
-
-    review = load_data(getattr(args, "data", None))
-    inclusion = _split(getattr(args, "inclusion", None))
-    if inclusion:
-        try:
-            review = review.restrict(inclusion)
-        except ValueError as exc:  # unknown inclusion level: a user error, not a crash
-            raise J.JointSpecError(str(exc)) from None
-    # No --mediator: sensitivity (headline) and reflective functioning (parallel path).
-    # An explicit --mediator list is taken as given (one name = a single-mediator model).
-    mediators = _split(getattr(args, "mediator", None)) or list(J.DEFAULT_MEDIATORS)
-    outcomes = _split(getattr(args, "outcomes", None)) or list(J.DEFAULT_OUTCOMES)
-    rho = getattr(args, "rho_w", None)
-    options = J.JointOptions(
-        rho_w=J.parse_rho_w(rho) if rho is not None else J.RHO_W_DEFAULT,
-        informative_b=bool(getattr(args, "informative_b", False)),
-    )
-    kw = {}
-    for k in ("draws", "tune", "chains", "seed"):
-        v = getattr(args, k, None)
-        if v is not None:
-            kw[k] = int(v)
-    res = fit_joint(review, mediators=mediators, outcomes=outcomes, options=options,
-                    refit=bool(getattr(args, "refit", False)), **kw)
-    summary = summarize_joint(res)
-    if getattr(args, "json", False):
-        print(json.dumps(summary, indent=2))
-    else:
-        print(format_report(summary))
-    return 0
-
-
-def _fmt(s: dict | None) -> str:
-    if s is None:
-        return "n/a"
-    if s.get("prior_only"):
-        return f"[{s['label']}]  prior 95%: {s['q2.5']:.2f} to {s['q97.5']:.2f}"
-    txt = f"{s['mean']:.2f} ({s['q2.5']:.2f} to {s['q97.5']:.2f})"
-    lr = s.get("learned_ratio")
-    return txt + (f"  learned ratio {lr:.2f}" if lr is not None else "")
-
-
-def format_report(summary: dict) -> str:
-    """Plain-text report of :func:`summarize_joint` output."""
-    lines = [f"Joint mediation model — {summary.get('review') or 'user data'} ({summary['n_studies']} studies)"]
-    for c, info in summary["constructs"].items():
-        lines.append(f"  {c}: {info['rows']} rows from {info['studies']} studies"
-                     + ("" if info["has_data"] else f"  [{J.PRIOR_ONLY_LABEL}]"))
-    lines.append("Mediation (posterior mean, 95% interval; SMD scale):")
-    for k in MEDIATION_KEYS:
-        lines.append(f"  {k:20s} {_fmt(summary['mediation'][k])}")
-    lines.append("Pooled effects:")
-    for c, tps in summary["pooled"].items():
-        for tp, s in tps.items():
-            pb = s.get("p_benefit")
-            lines.append(f"  {c} [{tp}] {_fmt(s)}" + (f"  P(benefit) {pb:.3f}" if pb is not None else ""))
-    d = summary["diagnostics"]
-    lines.append(f"Diagnostics: max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
-                 f"divergences {d['divergences']}" + ("" if d["passed"] else f"  PROBLEMS: {d['problems']}"))
-    lines.append(summary["dag"])
-    return "\n".join(lines)

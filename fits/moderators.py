@@ -37,6 +37,7 @@ from scipy import special, stats
 from scipy.optimize import brentq
 
 from vfsynth.data.effect_table import EffectTable
+from vfsynth.fits.settings import DEFAULT_SEED
 from vfsynth.models import regression as R
 
 DEFAULT_MODERATORS = ("intervention_family", "risk_group", "sessions_n", "child_age", "risk_of_bias", "inclusion")
@@ -223,7 +224,7 @@ def fit_design(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> pd.DataFrame:
     """Posterior summaries of every contrast of :func:`regression_contrasts` plus tau."""
     rows = []
@@ -258,7 +259,7 @@ def moderator_analysis(
     mu_prior=None,
     beta_sd=R.BETA_SD,
     engine: str = "exact",
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> pd.DataFrame:
     """Meta-regression / subgroup analysis for each moderator of the study table.
 
@@ -304,7 +305,7 @@ def small_study_effects(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> pd.DataFrame:
     """How small-study-effect adjustments move the pooled effect and P(benefit).
 

@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from vfsynth.fits import jaxenv
-
-jaxenv.configure()
+from vfsynth.fits.settings import DEFAULT_SEED
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +148,7 @@ def _has_observed(model) -> bool:
 
 def sample_prior_predictive(model, *, draws: int = 500, seed: int) -> Any:
     """Prior and prior predictive draws (DataTree with ``prior`` and ``prior_predictive``)."""
+    jaxenv.configure()
     import pymc as pm
 
     if _improper(model):
@@ -164,7 +164,7 @@ def sample_model(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     target_accept: float = 0.9,
     max_treedepth: int = 10,
     progress: bool = False,
@@ -202,6 +202,7 @@ def sample_model(
         and, as requested, ``log_likelihood``, ``prior``, ``prior_predictive``,
         ``posterior_predictive``. Root attrs record ``vfsynth_sampler`` and the seeds.
     """
+    jaxenv.configure()  # XLA flags must be set before JAX loads: here, not at import time
     import pymc as pm
 
     check_sampler(sampler)

@@ -58,8 +58,6 @@ import numpy as np
 from vfsynth.fits import jaxenv
 from vfsynth.models import joint as J
 
-jaxenv.configure()
-
 #: Sample sizes of the bundled CD012348 trials / candidates (total N where reported), the
 #: template for simulated study sizes (scaled to ``total_n``).
 TEMPLATE_SIZES = (54, 30, 130, 31, 81, 210, 222, 51, 125, 111, 67, 150, 14, 78, 77, 54, 80, 71, 237, 76, 247, 264)
@@ -242,6 +240,7 @@ def run_sbc(
         ``post_mean`` (n_rep, P), ``divergences`` (n_rep), ``max_steps`` (n_rep),
         ``seconds`` (wall time of the vmapped sampling, compile included), ``design``.
     """
+    jaxenv.configure()
     import jax
     import jax.numpy as jnp
 

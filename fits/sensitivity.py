@@ -39,6 +39,7 @@ import pandas as pd
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.fits.batched import loso_weights, marginal_loglik, run_batched
 from vfsynth.fits.compare import T_NU, json_records, resolve_table
+from vfsynth.fits.settings import DEFAULT_SEED
 
 THRESHOLDS = (0.5, 0.95)
 #: Median of the standard half-normal distribution, Phi^-1(0.75).
@@ -195,7 +196,7 @@ def prior_grid(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     include_joint: bool = False,
     review=None,
     joint_kwargs: dict | None = None,
@@ -307,7 +308,7 @@ def influence(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> pd.DataFrame:
     """Leave-one-study-out pooled estimates.
 
@@ -367,7 +368,7 @@ def power_scaling_tree(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ):
     """Fit the default model and return a DataTree with ``log_prior`` and ``log_likelihood`` groups.
 
@@ -402,7 +403,7 @@ def power_scaling(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> pd.DataFrame:
     """Power-scaling sensitivity of the default fit (:func:`arviz_stats.psense_summary`).
 
@@ -468,7 +469,7 @@ def loso_prior_grid_batched(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ):
     """Every (prior × leave-one-study-out) refit of one analysis in ONE batched NUTS program.
 

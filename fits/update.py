@@ -31,6 +31,7 @@ import numpy as np
 from scipy import optimize
 
 from vfsynth.fits.prior_export import PriorSet, read_priors
+from vfsynth.fits.settings import DEFAULT_SEED
 
 LEVEL_QS = (0.025, 0.5, 0.975)
 
@@ -202,7 +203,7 @@ class UpdateResult:
 
 def update(priors, table, *, label: str | None = None, robust: float | None = None,
            power_alpha: float | None = None, method: str = "auto", model: str | None = None,
-           seed: int = 20190101, draws: int = 1000, tune: int = 1000, chains: int = 4,
+           seed: int = DEFAULT_SEED, draws: int = 1000, tune: int = 1000, chains: int = 4,
            fit_dir=None, save: bool = True, progress: bool = False, use_joint: bool | None = None) -> UpdateResult:
     """Update exported priors with the new studies in ``table``.
 

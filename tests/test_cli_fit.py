@@ -173,17 +173,13 @@ def test_missing_sampler_package_is_named(capsys, fit_dir, monkeypatch):
     assert rc == 2 and "'blackjax'" in err and "not installed" in err
 
 
-def test_joint_model_is_routed_lazily_and_missing_module_is_clear(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "vfsynth.fits.joint_runner", None)  # import -> ModuleNotFoundError
-    rc, _, err = _run(capsys, "fit", "--model", "joint", "--mediator", "sensitivity")
-    assert rc == 2 and "joint_runner" in err
-
+def test_joint_model_is_routed_to_its_command_module(capsys, monkeypatch):
     import types
 
     seen = {}
-    fake = types.ModuleType("vfsynth.fits.joint_runner")
+    fake = types.ModuleType("vfsynth.reports.commands.joint_cli")
     fake.run_joint_cli = lambda args: seen.setdefault("args", args) and 0
-    monkeypatch.setitem(sys.modules, "vfsynth.fits.joint_runner", fake)
+    monkeypatch.setitem(sys.modules, "vfsynth.reports.commands.joint_cli", fake)
     rc, _, _ = _run(capsys, "fit", "--model", "joint", "--mediator", "sensitivity", "--outcomes", "a,b")
     assert rc == 0 and seen["args"].mediator == "sensitivity" and seen["args"].outcomes == "a,b"
 
@@ -196,8 +192,8 @@ def test_joint_spec_errors_become_user_errors(capsys, monkeypatch):
     def bad(args):
         raise JointSpecError("unknown mediator 'x'")
 
-    fake = types.ModuleType("vfsynth.fits.joint_runner")
+    fake = types.ModuleType("vfsynth.reports.commands.joint_cli")
     fake.run_joint_cli = bad
-    monkeypatch.setitem(sys.modules, "vfsynth.fits.joint_runner", fake)
+    monkeypatch.setitem(sys.modules, "vfsynth.reports.commands.joint_cli", fake)
     rc, out, err = _run(capsys, "fit", "--model", "joint", "--mediator", "x")
     assert rc == 2 and "unknown mediator 'x'" in err and "Traceback" not in err

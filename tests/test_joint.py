@@ -155,7 +155,7 @@ def test_derived_mediation_quantities_are_the_regression_of_the_covariance():
 
 
 def test_prior_predictive_effects_plausible():
-    from vfsynth.fits.joint_runner import prior_predictive_check
+    from vfsynth.fits.joint_checks import prior_predictive_check
 
     jd = J.assemble(_mixed_tables())
     chk = prior_predictive_check(jd, draws=4000, seed=11)
@@ -169,7 +169,7 @@ def test_prior_predictive_effects_plausible():
 
 
 def test_informative_b_prior_reweights_the_implied_prior():
-    from vfsynth.fits.joint_runner import prior_predictive_check
+    from vfsynth.fits.joint_checks import prior_predictive_check
 
     jd = J.assemble(_mixed_tables())
     vague = prior_predictive_check(jd, draws=4000, seed=12)
@@ -191,7 +191,8 @@ def test_conditional_row_predictive_matches_textbook_conditional_normal():
     """Leave-one-row-out terms: precision form vs the Schur-complement conditional of the MVN."""
     import xarray as xr
 
-    from vfsynth.fits.joint_runner import JointFitResult, conditional_row_predictive
+    from vfsynth.fits.joint_checks import conditional_row_predictive
+    from vfsynth.fits.joint_runner import JointFitResult
 
     jd = J.assemble(_mixed_tables())
     rng = np.random.default_rng(0)
@@ -274,7 +275,7 @@ def test_no_data_paths_are_labelled_prior_only(bundled_post_fit):
 
 
 def test_posterior_predictive_and_loo_pit_tables(bundled_post_fit):
-    from vfsynth.fits.joint_runner import loo_pit_rows, posterior_predictive_table
+    from vfsynth.fits.joint_checks import loo_pit_rows, posterior_predictive_table
 
     res = bundled_post_fit
     ppc = posterior_predictive_table(res)
@@ -287,7 +288,7 @@ def test_posterior_predictive_and_loo_pit_tables(bundled_post_fit):
 
 def test_rho_w_irrelevant_without_multi_row_studies():
     """rho_w enters the likelihood only for studies with 2+ normal rows: none here -> same draws."""
-    from vfsynth.fits.joint_runner import rho_w_sensitivity
+    from vfsynth.fits.joint_checks import rho_w_sensitivity
 
     tables = [
         _table("sensitivity", ["A", "B", "C", "D"], [0.5, 0.3, 0.4, 0.2], [0.2, 0.25, 0.3, 0.2]),
@@ -343,7 +344,7 @@ def _simulated_csv(path):
 
 def test_cli_fit_user_review_all_outcomes(tmp_path, fit_dir, capsys):
     """Tiny fixed-seed joint fit of a simulated (non-CD012348) review through the CLI path."""
-    from vfsynth.fits.joint_runner import run_joint_cli
+    from vfsynth.reports.commands.joint_cli import run_joint_cli
 
     csv_path = tmp_path / "sim.csv"
     mu = _simulated_csv(csv_path)

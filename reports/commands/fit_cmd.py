@@ -115,22 +115,9 @@ def run(args) -> int:
     from vfsynth.reports.cli import UserInputError
 
     if args.model == "joint":
-        try:
-            from vfsynth.fits.joint_runner import run_joint_cli
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("vfsynth.fits.joint_runner"):
-                raise UserInputError(
-                    "--model joint needs vfsynth.fits.joint_runner, which is not installed in this build"
-                ) from None
-            raise
-        try:
-            from vfsynth.models.joint import JointSpecError
-        except ImportError:  # pragma: no cover - joint model module absent
-            JointSpecError = ()  # noqa: N806
-        try:
-            return int(run_joint_cli(args) or 0)
-        except JointSpecError as exc:
-            raise UserInputError(str(exc)) from None
+        from vfsynth.reports.commands.joint_cli import run_joint_cli
+
+        return int(run_joint_cli(args) or 0)
     if not args.outcome:
         raise UserInputError("--outcome is required (e.g. --outcome sensitivity)")
     if args.mediator or args.outcomes or args.rho_w is not None or args.informative_b:

@@ -1,0 +1,95 @@
+"""``vfsynth fit --model joint``: the command-line face of the joint mediation model.
+
+The fitting and summaries live in :mod:`vfsynth.fits.joint_runner`; this module only reads
+the arguments, calls them and prints the text or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+
+from vfsynth.fits.joint_runner import MEDIATION_KEYS, fit_joint, summarize_joint
+from vfsynth.models import joint as J
+
+
+def _split(v) -> list[str] | None:
+    if v is None:
+        return None
+    if isinstance(v, list | tuple):
+        v = ",".join(v)
+    return [s.strip() for s in str(v).split(",") if s.strip()]
+
+
+def run_joint_cli(args) -> int:
+    """``vfsynth fit --model joint``: fit, print a short report or the JSON, return 0.
+
+    Reads ``args.data`` (CSV path or None = bundled), ``args.mediator`` (comma-separated
+    mediators, headline first; default ``sensitivity,reflective_functioning``),
+    ``args.outcomes`` (measures of the final outcome; default ``attachment_security,
+    attachment_aqs``), ``args.seed``, ``args.json``, ``args.draws/tune/chains``,
+    ``args.refit``, ``args.inclusion`` and optionally ``args.rho_w`` / ``args.informative_b``.
+    Bad choices raise :class:`vfsynth.models.joint.JointSpecError` (a ``ValueError``; the
+    CLI layer turns it into a user error, exit 2).
+    """
+    from vfsynth.data import load_data
+
+    review = load_data(getattr(args, "data", None))
+    inclusion = _split(getattr(args, "inclusion", None))
+    if inclusion:
+        try:
+            review = review.restrict(inclusion)
+        except ValueError as exc:  # unknown inclusion level: a user error, not a crash
+            raise J.JointSpecError(str(exc)) from None
+    # No --mediator: sensitivity (headline) and reflective functioning (parallel path).
+    # An explicit --mediator list is taken as given (one name = a single-mediator model).
+    mediators = _split(getattr(args, "mediator", None)) or list(J.DEFAULT_MEDIATORS)
+    outcomes = _split(getattr(args, "outcomes", None)) or list(J.DEFAULT_OUTCOMES)
+    rho = getattr(args, "rho_w", None)
+    options = J.JointOptions(
+        rho_w=J.parse_rho_w(rho) if rho is not None else J.RHO_W_DEFAULT,
+        informative_b=bool(getattr(args, "informative_b", False)),
+    )
+    kw = {}
+    for k in ("draws", "tune", "chains", "seed"):
+        v = getattr(args, k, None)
+        if v is not None:
+            kw[k] = int(v)
+    res = fit_joint(review, mediators=mediators, outcomes=outcomes, options=options,
+                    refit=bool(getattr(args, "refit", False)), **kw)
+    summary = summarize_joint(res)
+    if getattr(args, "json", False):
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_report(summary))
+    return 0
+
+
+def _fmt(s: dict | None) -> str:
+    if s is None:
+        return "n/a"
+    if s.get("prior_only"):
+        return f"[{s['label']}]  prior 95%: {s['q2.5']:.2f} to {s['q97.5']:.2f}"
+    txt = f"{s['mean']:.2f} ({s['q2.5']:.2f} to {s['q97.5']:.2f})"
+    lr = s.get("learned_ratio")
+    return txt + (f"  learned ratio {lr:.2f}" if lr is not None else "")
+
+
+def format_report(summary: dict) -> str:
+    """Plain-text report of :func:`summarize_joint` output."""
+    lines = [f"Joint mediation model — {summary.get('review') or 'user data'} ({summary['n_studies']} studies)"]
+    for c, info in summary["constructs"].items():
+        lines.append(f"  {c}: {info['rows']} rows from {info['studies']} studies"
+                     + ("" if info["has_data"] else f"  [{J.PRIOR_ONLY_LABEL}]"))
+    lines.append("Mediation (posterior mean, 95% interval; SMD scale):")
+    for k in MEDIATION_KEYS:
+        lines.append(f"  {k:20s} {_fmt(summary['mediation'][k])}")
+    lines.append("Pooled effects:")
+    for c, tps in summary["pooled"].items():
+        for tp, s in tps.items():
+            pb = s.get("p_benefit")
+            lines.append(f"  {c} [{tp}] {_fmt(s)}" + (f"  P(benefit) {pb:.3f}" if pb is not None else ""))
+    d = summary["diagnostics"]
+    lines.append(f"Diagnostics: max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
+                 f"divergences {d['divergences']}" + ("" if d["passed"] else f"  PROBLEMS: {d['problems']}"))
+    lines.append(summary["dag"])
+    return "\n".join(lines)
