@@ -64,7 +64,7 @@ import pandas as pd
 
 from vfsynth.data.effect_table import EffectTable
 from vfsynth.fits.batched import marginal_loglik, run_batched
-from vfsynth.fits.settings import DEFAULT_SEED
+from vfsynth.fits.settings import DEFAULT_SEED, analysis_engine
 
 K_THRESHOLD = 0.7
 DEFAULT_MODELS = ("common-effect", "random-effects", "t", "joint")
@@ -411,7 +411,7 @@ def compare_models(
     models=DEFAULT_MODELS,
     tau_prior=None,
     mu_prior=None,
-    engine: str = "exact",
+    engine: str = "auto",
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -441,8 +441,10 @@ def compare_models(
         Passed to ``fit_joint`` (e.g. ``draws``, ``chains``, ``seed``).
     tau_prior, mu_prior : Prior or spec string, optional
         Defaults: the registry defaults for the outcome's measure.
-    engine : {"exact", "mcmc"}
-        How studies with Pareto k > ``k_threshold`` are refitted (see module docstring).
+    engine : {"auto", "exact", "nuts", "batched", "mcmc"}
+        How studies with Pareto k > ``k_threshold`` are refitted
+        (:func:`vfsynth.fits.settings.analysis_engine`: exact integration where the model has an
+        exact engine for ``auto`` / ``exact``, else the batched NUTS program; see module docstring).
     exact_all : bool
         With ``engine="exact"``, use the exact leave-one-study-out value for *every* study of
         the common- and random-effects models (not only those with k > ``k_threshold``); the
@@ -459,10 +461,11 @@ def compare_models(
     """
     from arviz_stats import compare
 
+    from vfsynth.fits.settings import ENGINES
     from vfsynth.models.spec import ModelSpecError, get_spec
 
-    if engine not in ("exact", "mcmc"):
-        raise ModelSpecError(f"engine must be 'exact' or 'mcmc', not {engine!r}")
+    if engine not in (*ENGINES, "mcmc"):
+        raise ModelSpecError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     table = resolve_table(data, outcome, timepoint)
     if table.k < 3:
         raise ValueError(f"{table.outcome}/{table.timepoint}: model comparison needs at least 3 studies (k = {table.k})")
@@ -481,12 +484,12 @@ def compare_models(
             raise ModelSpecError(f"model comparison refits models through the batched engine; {kind!r} has none")
         dt = fit_marginal(table, kind, tau_prior, mu_prior, draws=draws, tune=tune, chains=chains, seed=seed + 101 * i)
         ll = study_loglik(dt, table, kind, nu=T_NU)
-        refit, eng = make_refit(table, kind, tau_prior, mu_prior, engine=engine, draws=draws, tune=tune, chains=chains, seed=seed + 101 * i)
+        refit, eng = make_refit(table, kind, tau_prior, mu_prior, engine=analysis_engine(engine, kind), draws=draws, tune=tune, chains=chains, seed=seed + 101 * i)
         # With the exact engine a refit costs milliseconds, so every study gets its exact
         # log p(y_i | y_-i): the Pareto-k estimate is itself noisy and PSIS can be badly off
         # below k = 0.7 (bundled review, common effect: 0.24 at k-hat 0.42). PSIS is still
         # computed and shown beside it (``elpd_psis``, ``pareto_k``).
-        exact_here = engine == "exact" and spec.supports("exact")
+        exact_here = analysis_engine(engine, kind) == "exact"
         all_exact = exact_all and exact_here
         res = loso(ll, model=kind, posterior=dt, refit=refit, k_threshold=-np.inf if all_exact else k_threshold,
                    refit_engine=eng)

@@ -169,18 +169,17 @@ def _summ_draws(mu: np.ndarray, tau: np.ndarray) -> dict:
 
 
 def _check_engine(engine: str, model: str) -> str:
-    if engine not in ("exact", "mcmc"):
-        raise ValueError(f"engine must be 'exact' or 'mcmc', not {engine!r}")
-    if engine == "exact" and model not in ("random-effects", "common-effect"):
-        # The exact engine only exists for the normal-normal model: fall back, explicitly.
-        return "mcmc"
-    return engine
+    from vfsynth.fits.settings import analysis_engine
+
+    return analysis_engine(engine, model)
 
 
 def _exact(table: EffectTable, model: str, tau_prior, mu_prior):
     from vfsynth.fits.exact import nnhm_exact
+    from vfsynth.models.spec import get_spec
 
-    return nnhm_exact(table.estimate, table.se, 0.0 if model == "common-effect" else tau_prior, mu_prior)
+    fixed = "tau" not in get_spec(model).prior_roles
+    return nnhm_exact(table.estimate, table.se, 0.0 if fixed else tau_prior, mu_prior)
 
 
 def prior_grid(

@@ -108,3 +108,21 @@ def settings_from(settings: FitSettings | None = None, **overrides) -> FitSettin
     base = settings or FitSettings()
     changes = {k: v for k, v in overrides.items() if v is not None}
     return base.replace(**changes) if changes else base
+
+
+def analysis_engine(engine: str, model: str) -> str:
+    """The engine of the refits in comparison and sensitivity analyses: ``"exact"`` or ``"mcmc"``.
+
+    Those analyses refit one model many times (left-out studies, prior grids): by numerical
+    integration where the model has an exact engine, otherwise in one batched NUTS program
+    (``"mcmc"``). ``"auto"`` and ``"exact"`` choose exact integration where the model allows
+    and the batched program otherwise (the result's ``engine`` column says which ran);
+    ``"nuts"``, ``"batched"`` and the older ``"mcmc"`` always use the batched program.
+    """
+    from vfsynth.models.spec import get_spec
+
+    if engine in ("auto", "exact"):
+        return "exact" if get_spec(model).supports("exact") else "mcmc"
+    if engine in ("nuts", "batched", "mcmc"):
+        return "mcmc"
+    raise SettingsError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")

@@ -50,6 +50,7 @@ import pandas as pd
 from scipy import stats
 
 from vfsynth.data.effect_table import EffectTable
+from vfsynth.models.spec import ModelSpec, Parameter, array_ops, normal_logpdf, register
 
 DEFAULT_CUTPOINTS = (0.025, 0.05, 0.5)
 BETA_SD = 1.0
@@ -299,50 +300,45 @@ def p_interval(y, se, cutpoints=DEFAULT_CUTPOINTS) -> np.ndarray:
     return np.searchsorted(np.asarray(cutpoints, float), p, side="right")
 
 
-def selection_loglik_numpy(y, se, mu, tau, omega, cutpoints=DEFAULT_CUTPOINTS) -> np.ndarray:
-    """Per-study log-likelihood of the step-function selection model (numpy, for checks/LOO).
+def selection_loglik(ops, y, se, mu, tau, omega, zb):
+    """Per-study log-likelihood of the step-function selection model, in the namespace ``ops``.
 
-    ``omega`` has one weight per interval, most significant first.
+    Written once (:func:`vfsynth.models.spec.array_ops`): NumPy for checks and LOO, PyTensor for
+    the PyMC graph. ``omega`` has one weight per interval, most significant first; ``zb`` are the
+    z bounds of the intervals (decreasing, :func:`_z_bounds`).
     """
+    zb = np.asarray(zb, float)
+    sig = ops.sqrt(tau**2 + se**2)
+    z = (y / se)[..., None]
+    # one-hot of the interval holding z (bounds decrease: zb[j] > z >= zb[j+1])
+    inside = ops.logical_and(z < zb[:-1], z >= zb[1:])
+    w = ops.sum(ops.where(inside, omega, 0.0), axis=-1)
+    # Interval probabilities from the finite cut-points only (an infinite bound would give
+    # inf * 0 = NaN in the gradient): c_j = Phi((s z_j - mu) / sigma), j = 1..J-1, then
+    # P = [1 - c_1, c_1 - c_2, ..., c_{J-1}].
+    c = ops.ndtr((se[..., None] * zb[1:-1] - mu[..., None]) / sig[..., None])
+    ones = c[..., :1] * 0.0 + 1.0
+    ext = ops.concatenate([ones, c, ones * 0.0], axis=-1)
+    denom = ops.sum(omega * (ext[..., :-1] - ext[..., 1:]), axis=-1)
+    return ops.log(w) + normal_logpdf(ops, y, mu, sig) - ops.log(denom)
+
+
+def selection_loglik_numpy(y, se, mu, tau, omega, cutpoints=DEFAULT_CUTPOINTS) -> np.ndarray:
+    """:func:`selection_loglik` evaluated by NumPy (scalar ``mu``, ``tau``; ``omega`` a vector)."""
     y = np.asarray(y, float)
     se = np.asarray(se, float)
-    omega = np.asarray(omega, float)
-    sig = np.sqrt(tau**2 + se**2)
-    zb = _z_bounds(cutpoints)
-    upper = stats.norm.cdf((se[:, None] * zb[None, :-1] - mu) / sig[:, None])
-    lower = stats.norm.cdf((se[:, None] * zb[None, 1:] - mu) / sig[:, None])
-    denom = (omega[None, :] * (upper - lower)).sum(1)
-    j = p_interval(y, se, cutpoints)
-    return np.log(omega[j]) + stats.norm.logpdf(y, mu, sig) - np.log(denom)
+    mu = np.full_like(y, float(mu))
+    return selection_loglik(array_ops("numpy"), y, se, mu, float(tau), np.asarray(omega, float), _z_bounds(cutpoints))
 
 
 def _make_selection_logp(zb: np.ndarray):
     """The selection model's log density as a pytensor graph, cut-points (z bounds) fixed."""
-    zb = np.asarray(zb, float)
 
     def logp(value, mu, tau, omega, se):
         import pytensor.tensor as pt
 
-        sig = pt.sqrt(tau**2 + se**2)
-        z = (value / se)[..., None]
-        # one-hot of the interval holding z (bounds decrease: zb[j] > z >= zb[j+1])
-        inside = pt.and_(pt.lt(z, zb[:-1]), pt.ge(z, zb[1:]))
-        w = pt.sum(pt.switch(inside, omega, 0.0), axis=-1)
-
-        def phi(x):
-            return 0.5 * pt.erfc(-x / np.sqrt(2.0))
-
-        # Interval probabilities from the finite cut-points only (an infinite bound would give
-        # inf * 0 = NaN in the gradient): c_j = Phi((s z_j - mu) / sigma), j = 1..J-1, then
-        # P = [1 - c_1, c_1 - c_2, ..., c_{J-1}].
-        c = phi((se[..., None] * zb[1:-1] - mu[..., None]) / sig[..., None])
-        ones = pt.ones_like(c[..., :1])
-        ext = pt.concatenate([ones, c, pt.zeros_like(ones)], axis=-1)
-        upper = ext[..., :-1]
-        lower = ext[..., 1:]
-        denom = pt.sum(omega * (upper - lower), axis=-1)
-        logn = -0.5 * ((value - mu) / sig) ** 2 - pt.log(sig) - 0.5 * np.log(2 * np.pi)
-        return pt.log(w) + logn - pt.log(denom)
+        mu = mu * pt.ones_like(value)
+        return selection_loglik(array_ops("pytensor"), value, se, mu, tau, omega, zb)
 
     return logp
 
@@ -417,3 +413,71 @@ def build_selection_model(table: EffectTable, tau_prior, mu_prior, **kwargs):
 
     gen = build_selection_generative(table, tau_prior, mu_prior, **kwargs)
     return pm.observe(gen, {"y": np.asarray(table.estimate, float)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Registered specs (vfsynth.models.spec): the same models, looked up by name
+# ---------------------------------------------------------------------------------------------
+
+
+@register
+class Selection(ModelSpec):
+    """Step-function selection model (see module docstring); data: an effect table."""
+
+    name = "selection"
+    title = "step-function selection model (Vevea & Hedges 1995; RoBMA weights)"
+    parameters = (Parameter("mu"), Parameter("tau", support="positive"), Parameter("omega", ("interval",)))
+
+    def _check_options(self, options: dict) -> dict:
+        self.cutpoints = tuple(float(c) for c in options.pop("cutpoints", DEFAULT_CUTPOINTS))
+        self.concentration = float(options.pop("concentration", 1.0))
+        super()._check_options(options)
+        return {"cutpoints": list(self.cutpoints), "concentration": self.concentration}
+
+    def generative(self, table, priors):
+        return build_selection_generative(table, priors["tau"], priors["mu"], cutpoints=self.cutpoints,
+                                          concentration=self.concentration)
+
+    def observed(self, table):
+        return {"y": np.asarray(table.estimate, float)}
+
+    def marginal_loglik(self, ops, y, se, params):
+        mu = params["mu"] + 0.0 * y
+        return selection_loglik(ops, y, se, mu, params["tau"], params["omega"], _z_bounds(self.cutpoints))
+
+    def study_loglik(self, table, params):
+        mu, tau = (np.asarray(params[k], float) for k in ("mu", "tau"))
+        omega = np.asarray(params["omega"], float)
+        y, se = np.asarray(table.estimate, float), np.asarray(table.se, float)
+        out = np.empty(mu.shape + (table.k,))
+        for idx in np.ndindex(mu.shape):
+            out[idx] = selection_loglik_numpy(y, se, mu[idx], tau[idx], omega[idx], self.cutpoints)
+        return out
+
+
+@register
+class MetaRegression(ModelSpec):
+    """Meta-regression / subgroup / PET-PEESE model (see module docstring); data: a :class:`Design`.
+
+    The intercept takes the ``mu`` prior. Exact results at a given tau are
+    :func:`vfsynth.fits.moderators.metareg_exact`.
+    """
+
+    name = "meta-regression"
+    title = "meta-regression (mixed-effects; moderators, subgroups, PET/PEESE)"
+    parameters = (Parameter("intercept"), Parameter("beta", ("coef",)), Parameter("tau", support="positive"),
+                  Parameter("eta", ("study",)))
+
+    def _check_options(self, options: dict) -> dict:
+        self.beta_sd = options.pop("beta_sd", BETA_SD)
+        super()._check_options(options)
+        return {"beta_sd": np.asarray(self.beta_sd, float).tolist()}
+
+    def check(self, design) -> None:
+        super().check(design.table)
+
+    def generative(self, design, priors):
+        return build_metaregression_generative(design, priors["tau"], priors["mu"], beta_sd=self.beta_sd)
+
+    def observed(self, design):
+        return {"y": np.asarray(design.table.estimate, float)}

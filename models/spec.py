@@ -45,21 +45,34 @@ class ModelSpecError(VfsynthError, ValueError):
 
 
 def array_ops(backend: str = "numpy") -> SimpleNamespace:
-    """The few array functions the marginal likelihoods use, for ``"numpy"`` or ``"jax"``.
+    """The few array functions the likelihoods use, for ``"numpy"``, ``"jax"`` or ``"pytensor"``.
 
-    ``sqrt, log, exp, logsumexp(x, axis), asarray``. JAX is imported only when asked for.
+    ``sqrt, log, exp, logsumexp(x, axis), asarray, ndtr, where, sum, concatenate,
+    logical_and``. JAX and PyTensor are imported only when asked for.
     """
     if backend == "numpy":
-        from scipy.special import logsumexp
+        from scipy.special import logsumexp, ndtr
 
         return SimpleNamespace(name="numpy", sqrt=np.sqrt, log=np.log, exp=np.exp, logsumexp=logsumexp,
-                               asarray=lambda x: np.asarray(x, dtype=float))
+                               asarray=lambda x: np.asarray(x, dtype=float), ndtr=ndtr, where=np.where,
+                               sum=np.sum, concatenate=np.concatenate, logical_and=np.logical_and)
     if backend == "jax":
         import jax.numpy as jnp
         from jax.scipy.special import logsumexp as jlse
+        from jax.scipy.special import ndtr as jndtr
 
         return SimpleNamespace(name="jax", sqrt=jnp.sqrt, log=jnp.log, exp=jnp.exp, logsumexp=jlse,
-                               asarray=jnp.asarray)
+                               asarray=jnp.asarray, ndtr=jndtr, where=jnp.where, sum=jnp.sum,
+                               concatenate=jnp.concatenate, logical_and=jnp.logical_and)
+    if backend == "pytensor":
+        import pytensor.tensor as pt
+
+        def ndtr(x):
+            return 0.5 * pt.erfc(-x / math.sqrt(2.0))
+
+        return SimpleNamespace(name="pytensor", sqrt=pt.sqrt, log=pt.log, exp=pt.exp, logsumexp=pt.logsumexp,
+                               asarray=pt.as_tensor_variable, ndtr=ndtr, where=pt.switch, sum=pt.sum,
+                               concatenate=pt.concatenate, logical_and=pt.and_)
     raise ValueError(f"unknown array backend {backend!r}")
 
 
@@ -204,7 +217,7 @@ def register(cls: type[ModelSpec]) -> type[ModelSpec]:
 def _load_builtin() -> None:
     # Importing the model modules registers their specs (kept lazy so that importing
     # vfsynth.models.spec stays cheap).
-    from vfsynth.models import regression, univariate  # noqa: F401
+    from vfsynth.models import joint, regression, univariate  # noqa: F401
 
 
 def get_spec(name: str | ModelSpec, **options: Any) -> ModelSpec:

@@ -18,7 +18,7 @@ are fitted (batched NUTS for common-effect / random-effects / Student-t (nu = 4)
 model with vfsynth.fits.joint_runner, cached) and compared by PSIS-LOO with the STUDY as
 the unit, on each study's marginal likelihood (study effect integrated out). Studies with
 Pareto k > 0.7 are refitted without the study (exact by numerical integration for the
-normal models with --engine exact; batched NUTS with --engine mcmc) and the exact value
+normal models with --engine auto|exact; batched NUTS with --engine nuts|batched) and the exact value
 replaces the PSIS one. Stacking weights: Yao et al. (2018).
 """
 
@@ -34,9 +34,11 @@ def add_common_arguments(p) -> None:
                    help="restrict to studies with these inclusion levels, comma-separated (e.g. confirmed,inferred)")
     p.add_argument("--tau-prior", metavar="SPEC", default=None, help="heterogeneity prior (default: registry default)")
     p.add_argument("--mu-prior", metavar="SPEC", default=None, help="pooled-effect prior (default: registry default)")
-    p.add_argument("--engine", choices=("exact", "mcmc"), default="exact",
-                   help="exact integration where the model allows (default), or batched NUTS")
-    p.add_argument("--seed", type=int, default=0, help="one seed for every fit (default 0)")
+    p.add_argument("--engine", choices=("auto", "exact", "nuts", "batched", "mcmc"), default="auto",
+                   help="refits by exact integration where the model allows (auto, exact; default auto), "
+                        "or in one batched NUTS program (nuts, batched; mcmc is the older name)")
+    p.add_argument("--seed", type=argtypes.seed, default=None,
+                   help="one seed for every fit (default vfsynth.fits.settings.DEFAULT_SEED, 20190101)")
     p.add_argument("--draws", type=argtypes.positive_int, default=1000, help="draws per chain (default 1000)")
     p.add_argument("--tune", type=argtypes.positive_int, default=1000, help="warm-up per chain (default 1000)")
     p.add_argument("--chains", type=argtypes.positive_int, default=4, help="chains (default 4)")
@@ -142,6 +144,11 @@ def format_table(df, floatfmt: str = "{:.3f}") -> str:
 
 def run(args) -> int:
     import json
+
+    from vfsynth.fits.settings import DEFAULT_SEED
+
+    if args.seed is None:
+        args.seed = DEFAULT_SEED
     import sys
     import warnings
     from pathlib import Path

@@ -20,8 +20,8 @@ Sections (all by default; choose with --sections):
   moderators   meta-regression / subgroup analysis on each moderator of the study table;
                studies without a value are listed as excluded, never dropped silently.
   small-study  PET, PEESE, PET-PEESE and a step-function selection model (cut-points .025/.05/.5).
-The normal-normal model uses exact integration (--engine exact, default); other models and
---engine mcmc run every refit of a section in one batched NUTS program.
+The normal-normal model uses exact integration (--engine auto or exact, default auto); other models and
+--engine nuts|batched run every refit of a section in one batched NUTS program.
 """
 
 
@@ -47,6 +47,11 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import json
+
+    from vfsynth.fits.settings import DEFAULT_SEED
+
+    if args.seed is None:
+        args.seed = DEFAULT_SEED
     import sys
     import warnings
     from pathlib import Path
