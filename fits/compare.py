@@ -372,6 +372,16 @@ class ComparisonResult:
     loso: dict
     notes: list
 
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per model: rank, elpd, its SE, p_loo, difference to the best, stacking weight,
+        number of exact refits and the largest Pareto k."""
+        return self.table.copy()
+
+    def _repr_html_(self) -> str:
+        return (f"<p>Model comparison, {self.outcome}/{self.timepoint} (leave one study out)</p>"
+                + self.table.to_html(float_format=lambda v: f"{v:.3f}")
+                + "".join(f"<p><i>{n}</i></p>" for n in self.notes))
+
     def to_dict(self) -> dict:
         def clean(df):
             return json_records(df)
