@@ -260,17 +260,11 @@ def loso(
 
 
 def _default_priors(table: EffectTable, tau_prior=None, mu_prior=None):
+    """Both priors (the comparison fits models with tau), resolved with the table:
+    :func:`vfsynth.models.priors.resolve_priors`."""
     from vfsynth.models import priors as P
 
-    if tau_prior is None:
-        tau_prior = P.default_tau_prior(table.measure, outcome=table.outcome)
-    elif isinstance(tau_prior, str):
-        tau_prior = P.parse_prior(tau_prior, target="tau")
-    if mu_prior is None:
-        mu_prior = P.default_mu_prior(table.measure)
-    elif isinstance(mu_prior, str):
-        mu_prior = P.parse_prior(mu_prior, target="mu")
-    return tau_prior, mu_prior
+    return P.resolve_priors(table, "random-effects", tau_prior, mu_prior)
 
 
 def resolve_table(data, outcome: str | None = None, timepoint: str = "post") -> EffectTable:

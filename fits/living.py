@@ -61,10 +61,7 @@ def cumulative(table: EffectTable, *, tau_prior=None, mu_prior=None, level: floa
     from vfsynth.fits.exact import nnhm_exact
     from vfsynth.models import priors as P
 
-    if tau_prior is None:
-        tau_prior = P.default_tau_prior(table.measure, outcome=table.outcome, table=table)
-    if mu_prior is None:
-        mu_prior = P.default_mu_prior(table.measure)
+    tau_prior, mu_prior = P.resolve_priors(table, "random-effects", tau_prior, mu_prior)
     if getattr(mu_prior, "family", None) == "flat":
         mu_prior = None
     a = (1 - level) / 2

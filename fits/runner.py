@@ -124,20 +124,10 @@ def default_model(table: EffectTable) -> str:
 
 
 def resolve_priors(table: EffectTable, model: str, tau_prior=None, mu_prior=None):
-    """Parse spec strings / fill defaults (``default_tau_prior`` / ``default_mu_prior``)."""
+    """Parse spec strings / fill defaults: :func:`vfsynth.models.priors.resolve_priors`."""
     from vfsynth.models import priors as P
 
-    if isinstance(tau_prior, str):
-        tau_prior = P.parse_prior(tau_prior, target="tau", table=table)
-    if isinstance(mu_prior, str):
-        mu_prior = P.parse_prior(mu_prior, target="mu", table=table)
-    if tau_prior is None and model != "common-effect":
-        tau_prior = P.default_tau_prior(table.measure, outcome=table.outcome, table=table)
-    if mu_prior is None:
-        mu_prior = P.default_mu_prior(table.measure)
-    if model == "common-effect":
-        tau_prior = None
-    return tau_prior, mu_prior
+    return P.resolve_priors(table, model, tau_prior, mu_prior)
 
 
 def build_config(table: EffectTable, spec, priors: dict, settings: FitSettings, engine: str) -> dict:

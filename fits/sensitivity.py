@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from vfsynth.data.effect_table import EffectTable
+from vfsynth.data.effects import CHINN_FACTOR
 from vfsynth.fits.batched import loso_weights, marginal_loglik, run_batched
 from vfsynth.fits.compare import T_NU, json_records, resolve_table
 from vfsynth.fits.settings import DEFAULT_SEED
@@ -44,7 +45,7 @@ from vfsynth.fits.settings import DEFAULT_SEED
 THRESHOLDS = (0.5, 0.95)
 #: Median of the standard half-normal distribution, Phi^-1(0.75).
 HN_MEDIAN = 0.6744897501960817
-LOG_SMD_PER_LOGOR = math.log(math.sqrt(3.0) / math.pi)
+LOG_SMD_PER_LOGOR = -math.log(CHINN_FACTOR)
 
 
 @dataclass(frozen=True)

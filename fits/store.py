@@ -61,13 +61,32 @@ def fit_dir() -> Path:
 # alone does not change when this code is edited, so a digest of the source is part of a fit's
 # identity: a fit saved by older code is refused rather than silently reused.
 CODE_MODULES = (
+    "vfsynth.models.spec",
     "vfsynth.models.univariate",
+    "vfsynth.models.regression",
     "vfsynth.models.joint",
+    "vfsynth.models.joint_data",
     "vfsynth.models.priors",
+    "vfsynth.models.priors.base",
+    "vfsynth.models.priors.scale",
+    "vfsynth.models.priors.location",
+    "vfsynth.models.priors.factories",
+    "vfsynth.models.priors.tables",
+    "vfsynth.models.priors.unit_information",
+    "vfsynth.models.priors.grammar",
+    "vfsynth.models.priors.defaults",
     "vfsynth.fits.sampling",
     "vfsynth.fits.jaxenv",
     "vfsynth.fits.diagnostics",
     "vfsynth.fits.runner",
+    "vfsynth.fits.settings",
+    "vfsynth.fits.exact",
+    "vfsynth.fits.batched",
+    "vfsynth.fits.engines",
+    "vfsynth.fits.engines.exact",
+    "vfsynth.fits.engines.nuts",
+    "vfsynth.fits.engines.batched",
+    "vfsynth.fits.engines.tree",
     "vfsynth.fits.joint_runner",
 )
 

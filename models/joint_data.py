@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from vfsynth.data.effect_table import EffectTable
+from vfsynth.data.effects import CHINN_FACTOR
 from vfsynth.data.errors import VfsynthError
 
 #: Chinn (2000) logistic approximation: log OR = SMD * pi / sqrt(3).
-CHINN = float(np.pi / np.sqrt(3.0))
+CHINN = CHINN_FACTOR
 
 DEFAULT_MEDIATORS = ("sensitivity", "reflective_functioning")
 DEFAULT_OUTCOMES = ("attachment_security", "attachment_aqs")

@@ -850,8 +850,7 @@ def _living_priors(r: AnalysisResult):
         tp = 0.0
         note = "common-effect model (tau fixed at 0), as the fit above."
     elif tp is None or mp is None:
-        tp = tp if tp is not None else PR.default_tau_prior(t.measure, outcome=t.outcome, table=t)
-        mp = mp if mp is not None else PR.default_mu_prior(t.measure)
+        tp, mp = PR.resolve_priors(t, "random-effects", tp, mp)
         note = "the fit recorded no priors; default priors used."
     elif r.model and r.model != "random-effects":
         note = (f"the fit above is the {r.model} model; this table is the normal–normal random-effects "
