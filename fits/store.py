@@ -34,11 +34,13 @@ from typing import Any
 
 import numpy as np
 
+from vfsynth.data.errors import VfsynthError
+
 VERSION_PACKAGES = ("vfsynth", "pymc", "pytensor", "jax", "numpyro", "arviz", "nutpie", "blackjax")
 SCHEMA = 1
 
 
-class FitStoreError(Exception):
+class FitStoreError(VfsynthError):
     """Base class for saved-fit problems."""
 
 

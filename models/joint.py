@@ -149,6 +149,7 @@ from typing import Any
 import numpy as np
 
 from vfsynth.data.effect_table import EffectTable
+from vfsynth.data.errors import VfsynthError
 
 #: Chinn (2000) logistic approximation: log OR = SMD * pi / sqrt(3).
 CHINN = float(np.pi / np.sqrt(3.0))
@@ -171,7 +172,7 @@ ALPHA_SD = 10.0
 PRIOR_ONLY_LABEL = "prior only — no data"
 
 
-class JointSpecError(ValueError):
+class JointSpecError(VfsynthError, ValueError):
     """The joint model cannot be built from the requested outcomes / data (user error)."""
 
 

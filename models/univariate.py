@@ -68,13 +68,14 @@ from typing import Any
 import numpy as np
 
 from vfsynth.data.effect_table import EffectTable
+from vfsynth.data.errors import VfsynthError
 
 KINDS = ("random-effects", "common-effect", "binomial-normal", "t")
 ALPHA_SD = 10.0
 T_NU_DEFAULT = 4.0
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(VfsynthError, ValueError):
     """A model cannot be built for this table (wrong kind, missing counts, ...)."""
 
 

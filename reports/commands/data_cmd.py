@@ -60,17 +60,11 @@ def run(args: argparse.Namespace) -> int:
         load_review() if args.data is None else load_data(args.data, moderators=args.moderators)
     )
     if args.inclusion:
-        try:
-            review = review.restrict(args.inclusion.split(","))
-        except ValueError as exc:
-            raise UserInputError(str(exc)) from None
+        review = review.restrict(args.inclusion.split(","))
 
     analyses = []
     for outcome, timepoint in review.analyses():
-        try:
-            table = review.effects(outcome, timepoint, smd_variance=args.smd_variance)
-        except ValueError as exc:
-            raise UserInputError(str(exc)) from None
+        table = review.effects(outcome, timepoint, smd_variance=args.smd_variance)
         fits = pool_all(table, level=args.level)
         entry = {
             "outcome": outcome,
