@@ -46,7 +46,7 @@ def register(subparsers) -> None:
                     help="the fit's data (for the unit-information SD of the ESS; default: the measure's convention)")
     ex.add_argument("--outcome", default=None, help="outcome in --data")
     ex.add_argument("--timepoint", default="post")
-    ex.add_argument("--fit-dir", default=None, help="saved-fit directory (default: VFSYNTH_FIT_DIR or the package cache)")
+    ex.add_argument("--fit-dir", default=None, help="saved-fit directory (default: $VFSYNTH_FIT_DIR or the user cache directory)")
     sh = sub.add_parser("show", help="summarise a vfsynth-priors file")
     sh.add_argument("file", metavar="FILE")
     sh.add_argument("--robust", type=float, default=None, metavar="W", help="show the prior with this robust weight")
