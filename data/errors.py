@@ -40,6 +40,26 @@ class Problem:
         return f"{prefix}: {self.message}" if prefix else self.message
 
 
+class DataRequestError(VfsynthError, ValueError):
+    """A request the loaded data cannot answer.
+
+    For example an inclusion level no study uses, an outcome whose rows mix MD with SMD / log
+    OR, or an option that does not apply to this kind of file. The data themselves are valid
+    (otherwise :class:`DataValidationError`).
+    """
+
+
+class UnknownAnalysisError(VfsynthError, KeyError):
+    """No rows for the requested outcome x time point (or RevMan analysis).
+
+    A ``KeyError`` so that ``except KeyError`` callers keep working; its message is printed
+    plainly rather than as ``KeyError``'s quoted repr.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class DataValidationError(VfsynthError, ValueError):
     """Raised once per load, listing every problem found in the input."""
 

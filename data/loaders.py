@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from vfsynth.data.errors import DataValidationError, Problem
+from vfsynth.data.errors import DataRequestError, DataValidationError, Problem
 from vfsynth.data.review import Review
-from vfsynth.data.validate import validate_data, validate_moderators
+from vfsynth.data.validate import (
+    validate_data,
+    validate_frame,
+    validate_moderators,
+    validate_moderators_frame,
+)
 
 #: Folder of the bundled review (shipped as package data; no ../shared at run time).
 BUNDLED_DIR = Path(__file__).resolve().parent / "cd012348"
@@ -33,8 +38,8 @@ def _read_text(path: str | os.PathLike) -> str:
 
 
 def load_csv(
-    path: str | os.PathLike,
-    moderators: str | os.PathLike | None = None,
+    path: str | os.PathLike | pd.DataFrame,
+    moderators: str | os.PathLike | pd.DataFrame | None = None,
     name: str | None = None,
     *,
     extra_known_studies: Iterable[str] = (),
@@ -43,23 +48,41 @@ def load_csv(
 
     Parameters
     ----------
-    path : path of the data CSV.
-    moderators : optional path of a study-level moderators CSV (``study`` + any columns).
-    name : review name (default: the file stem).
-    extra_known_studies : studies allowed in the moderators file although they have no data row
+    path : str, os.PathLike or pandas.DataFrame
+        The data CSV, or a frame with the same columns (validated identically; problems name
+        the line the row would have in a CSV, the frame's first row being line 2).
+    moderators : str, os.PathLike or pandas.DataFrame, optional
+        A study-level moderators CSV or frame (``study`` + any columns).
+    name : str, optional
+        Review name (default: the file stem, or ``"review"`` for a frame).
+    extra_known_studies : iterable of str
+        Studies allowed in the moderators file although they have no data row
         (the bundled review lists studies with nothing reported).
+
+    Returns
+    -------
+    Review
 
     Raises
     ------
     DataValidationError
         Listing every problem in the file(s) with line, study and column.
     """
-    rows = validate_data(_read_text(path), str(path))
+    if isinstance(path, pd.DataFrame):
+        label = "DataFrame" if name is None else f"{name} (DataFrame)"
+        rows = validate_frame(path, label)
+        default_name, meta = "review", {"path": None}
+    else:
+        rows = validate_data(_read_text(path), str(path))
+        default_name, meta = Path(path).stem, {"path": str(path)}
     mods = None
     if moderators is not None:
         known = set(rows["study"]) | set(extra_known_studies)
-        mods = validate_moderators(_read_text(moderators), known, str(moderators))
-    return Review(name or Path(path).stem, rows, mods, meta={"path": str(path)})
+        if isinstance(moderators, pd.DataFrame):
+            mods = validate_moderators_frame(moderators, known, "moderators (DataFrame)")
+        else:
+            mods = validate_moderators(_read_text(moderators), known, str(moderators))
+    return Review._from_validated(name or default_name, rows, mods, meta=meta)
 
 
 def load_review(inclusion: Iterable[str] | str | None = None) -> Review:
@@ -76,7 +99,9 @@ def load_review(inclusion: Iterable[str] | str | None = None) -> Review:
         extra_known_studies=not_found["study"],
     )
     published = pd.read_csv(BUNDLED_DIR / "published_pooled.csv")
-    review = Review(review.name, review.rows, review.moderators, published, not_found, review.meta)
+    review = Review._from_validated(
+        review.name, review.rows, review.moderators, published, not_found, review.meta
+    )
     if inclusion is not None:
         if isinstance(inclusion, str):
             inclusion = inclusion.split(",")
@@ -85,18 +110,21 @@ def load_review(inclusion: Iterable[str] | str | None = None) -> Review:
 
 
 def load_data(
-    path: str | os.PathLike | None = None, moderators: str | os.PathLike | None = None
+    path: str | os.PathLike | pd.DataFrame | None = None,
+    moderators: str | os.PathLike | pd.DataFrame | None = None,
 ) -> Review:
     """``None`` -> the bundled review; ``.rm5`` or a RevMan-Web CSV -> the RevMan importer
-    (:func:`vfsynth.data.revman.load_revman`); any other CSV -> :func:`load_csv`.
+    (:func:`vfsynth.data.revman.load_revman`); any other CSV or a DataFrame -> :func:`load_csv`.
 
     ``moderators`` (a study-level CSV) is validated against the loaded studies in every case
     except the bundled review, which has its own.
     """
     if path is None:
         if moderators is not None:
-            raise ValueError("the bundled review has its own moderators; pass a data file too")
+            raise DataRequestError("the bundled review has its own moderators; pass a data file too")
         return load_review()
+    if isinstance(path, pd.DataFrame):
+        return load_csv(path, moderators=moderators)
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".rm5" or suffix == ".csv":
@@ -108,6 +136,6 @@ def load_data(
                 mods = validate_moderators(
                     _read_text(moderators), review.studies(), str(moderators)
                 )
-                review = Review(review.name, review.rows, mods, meta=review.meta)
+                review = Review._from_validated(review.name, review.rows, mods, meta=review.meta)
             return review
     return load_csv(p, moderators=moderators)

@@ -19,6 +19,7 @@ import pandas as pd
 from vfsynth.data import effects as es
 from vfsynth.data import schema
 from vfsynth.data.effect_table import EffectTable
+from vfsynth.data.errors import DataRequestError, UnknownAnalysisError
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,52 @@ class Review:
     not_found: pd.DataFrame | None = None
     meta: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Direct construction is public API (``Review(name, df)``), so it must hold the same
+        # guarantees as a loaded review: every later stage trusts ``rows`` without checking.
+        from vfsynth.data.validate import validate_frame, validate_moderators_frame
+
+        label = f"review {self.name!r} (DataFrame)"
+        rows = validate_frame(self.rows, label)
+        mods = self.moderators
+        if mods is not None:
+            # Studies listed in not_found were measured but report nothing; they may have
+            # moderators without a data row (as in the bundled review).
+            known = set(rows["study"])
+            if self.not_found is not None and "study" in self.not_found.columns:
+                known |= set(self.not_found["study"])
+            mods = validate_moderators_frame(mods, known, f"{label} moderators")
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "moderators", mods)
+
+    @classmethod
+    def _from_validated(
+        cls,
+        name: str,
+        rows: pd.DataFrame,
+        moderators: pd.DataFrame | None = None,
+        published: pd.DataFrame | None = None,
+        not_found: pd.DataFrame | None = None,
+        meta: dict | None = None,
+    ) -> Review:
+        """Build a Review from frames that the loaders have already validated.
+
+        Skips ``__post_init__``: re-validating would cost a full pass over every row on each
+        :meth:`restrict` and load. Only for rows returned by :mod:`vfsynth.data.validate`.
+        """
+        obj = object.__new__(cls)
+        values = dict(
+            name=name,
+            rows=rows,
+            moderators=moderators,
+            published=published,
+            not_found=not_found,
+            meta={} if meta is None else meta,
+        )
+        for key, value in values.items():
+            object.__setattr__(obj, key, value)
+        return obj
+
     # --- listing -----------------------------------------------------------------
     def studies(self) -> list[str]:
         """Studies with at least one data row, in order of first appearance."""
@@ -132,23 +179,24 @@ class Review:
     def restrict(self, inclusion: Iterable[str] = ("confirmed", "inferred")) -> Review:
         """Keep only studies whose moderator ``inclusion`` is in ``inclusion``.
 
-        Raises ``ValueError`` if the review has no ``inclusion`` moderator or a requested level
+        Raises :class:`~vfsynth.data.errors.DataRequestError` (a ``ValueError``) if the review
+        has no ``inclusion`` moderator or a requested level
         is not used by any study (a typo would otherwise silently give an empty review).
         """
         wanted = [s.strip() for s in inclusion if s.strip()]
         if self.moderators is None or "inclusion" not in self.moderators.columns:
-            raise ValueError(f"review {self.name!r} has no 'inclusion' moderator to restrict on")
+            raise DataRequestError(f"review {self.name!r} has no 'inclusion' moderator to restrict on")
         levels = set(self.moderators["inclusion"].dropna())
         unknown = [w for w in wanted if w not in levels]
         if unknown:
-            raise ValueError(
+            raise DataRequestError(
                 f"unknown inclusion level(s) {unknown}; this review uses {sorted(levels)}"
             )
         keep = set(self.moderators.index[self.moderators["inclusion"].isin(wanted)])
         rows = self.rows[self.rows["study"].isin(keep)].reset_index(drop=True)
         nf = None if self.not_found is None else self.not_found[self.not_found["study"].isin(keep)]
         meta = dict(self.meta, inclusion=tuple(wanted))
-        return Review(self.name, rows, self.moderators, self.published, nf, meta)
+        return Review._from_validated(self.name, rows, self.moderators, self.published, nf, meta)
 
     # --- effects -------------------------------------------------------------------
     def effects(
@@ -159,17 +207,18 @@ class Review:
         When the rows mix SMD and log-OR, every row is converted to the outcome's majority
         measure with Chinn (2000) (ties go to the measure of the first row) and the conversion is
         recorded in ``derivation``. MD cannot be mixed with SMD / log OR (no common scale without
-        the SDs): that raises ``ValueError``.
+        the SDs): that raises :class:`~vfsynth.data.errors.DataRequestError` (a ``ValueError``);
+        no rows raises :class:`~vfsynth.data.errors.UnknownAnalysisError` (a ``KeyError``).
         """
         sel = self.rows[(self.rows["outcome"] == outcome) & (self.rows["timepoint"] == timepoint)]
         if sel.empty:
-            raise KeyError(
+            raise UnknownAnalysisError(
                 f"no rows for outcome {outcome!r} at time point {timepoint!r}; available: {self.analyses()}"
             )
         effs = [row_effect(r, smd_variance) for _, r in sel.iterrows()]
         counts = Counter(e.measure for e in effs)
         if "MD" in counts and len(counts) > 1:
-            raise ValueError(
+            raise DataRequestError(
                 f"{outcome}/{timepoint}: cannot mix MD with {sorted(set(counts) - {'MD'})} rows"
             )
         top = max(counts.values())

@@ -75,7 +75,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vfsynth.data.errors import DataValidationError, Problem
+from vfsynth.data.errors import DataRequestError, DataValidationError, Problem, UnknownAnalysisError
 
 SCHEMA_COLUMNS = (
     "study", "year", "outcome", "timepoint", "measure", "n_t", "mean_t", "sd_t", "events_t",
@@ -174,7 +174,7 @@ class RevManReview:
         for a in self.analyses:
             if number_or_slug in (a.number, a.slug):
                 return a
-        raise KeyError(f"no analysis {number_or_slug!r} in {self.path}")
+        raise UnknownAnalysisError(f"no analysis {number_or_slug!r} in {self.path}")
 
 
 def slugify(text: str, max_len: int = 48) -> str:
@@ -520,7 +520,7 @@ def read_revman_file(path: str | Path, measure: str | dict | None = None) -> Rev
     path = Path(path)
     if path.suffix.lower() == ".rm5":
         if measure is not None:
-            raise ValueError("measure= applies to RevMan Web CSV only: a .rm5 file names its measures")
+            raise DataRequestError("measure= applies to RevMan Web CSV only: a .rm5 file names its measures")
         return read_rm5(path)
     if is_revman_web_csv(path):
         return read_revman_web_csv(path, measure=measure)
@@ -835,4 +835,4 @@ def load_revman(path: str | Path, measure: str | dict | None = None, *, timepoin
         raise DataValidationError(fixed, str(path)) from None
     skipped = mapping[~mapping["importable"]][["analysis", "outcome", "how"]].to_dict("records")
     meta = {"path": str(path), "format": "revman", "revman_mapping": mapping, "revman_skipped": skipped}
-    return Review(name or Path(path).stem, rows, None, meta=meta)
+    return Review._from_validated(name or Path(path).stem, rows, None, meta=meta)

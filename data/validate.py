@@ -12,6 +12,7 @@ import io
 import math
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from vfsynth.data import schema
@@ -61,6 +62,54 @@ def validate_data(text: str, path: str | None = None) -> pd.DataFrame:
     (``"continuous"``, ``"binary"`` or ``"estimate"``).
     """
     header, records = read_records(text)
+    return _validate_records(header, records, path)
+
+
+def validate_frame(frame: pd.DataFrame, path: str | None = None) -> pd.DataFrame:
+    """Validate a data frame in the vfsynth schema exactly as :func:`validate_data` does a CSV.
+
+    Each cell is turned back into the text a CSV would hold (blank for ``NaN`` / ``None``),
+    so a frame and the CSV written from it give the same rows and the same problems. Problems
+    name the *line the row would have in a CSV*: the header is line 1, so the frame's first
+    row (position 0, whatever its index label) is line 2. A ``line`` column, as in
+    :attr:`Review.rows <vfsynth.data.review.Review.rows>`, is used instead where present, so
+    re-validating a loaded review keeps its file lines; a ``form`` column is recomputed.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    lines = None
+    if "line" in frame.columns:
+        numeric = pd.to_numeric(frame["line"], errors="coerce")
+        if numeric.notna().all():
+            lines = [int(v) for v in numeric]
+    cols = [c for c in frame.columns if c not in ("line", "form")]
+    header = [str(c).strip() for c in cols]
+    records = [
+        (lines[i] if lines is not None else i + 2, [_cell_text(v) for v in values])
+        for i, values in enumerate(frame[cols].itertuples(index=False, name=None))
+    ]
+    return _validate_records(header, records, path)
+
+
+def _cell_text(value: object) -> str:
+    """The CSV text of one frame cell (pandas' missing markers -> blank)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):  # array-like cell: not missing, report it as written
+        pass
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
+def _validate_records(
+    header: list[str], records: list[tuple[int, list[str]]], path: str | None
+) -> pd.DataFrame:
     problems: list[Problem] = []
     if not header:
         raise DataValidationError(
@@ -282,6 +331,35 @@ def validate_moderators(
     Columns whose every non-blank cell is a number become float; others stay text.
     """
     header, records = read_records(text)
+    return _validate_moderator_records(header, records, known_studies, path)
+
+
+def validate_moderators_frame(
+    frame: pd.DataFrame, known_studies: Iterable[str], path: str | None = None
+) -> pd.DataFrame:
+    """Validate a moderators frame as :func:`validate_moderators` does a CSV.
+
+    ``study`` may be a column or the index (as in :attr:`Review.moderators
+    <vfsynth.data.review.Review.moderators>`); lines are numbered as in a CSV (first row = 2).
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    if "study" not in frame.columns and frame.index.name == "study":
+        frame = frame.reset_index()
+    header = [str(c).strip() for c in frame.columns]
+    records = [
+        (i + 2, [_cell_text(v) for v in values])
+        for i, values in enumerate(frame.itertuples(index=False, name=None))
+    ]
+    return _validate_moderator_records(header, records, known_studies, path)
+
+
+def _validate_moderator_records(
+    header: list[str],
+    records: list[tuple[int, list[str]]],
+    known_studies: Iterable[str],
+    path: str | None,
+) -> pd.DataFrame:
     problems: list[Problem] = []
     if "study" not in header:
         raise DataValidationError(

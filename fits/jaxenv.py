@@ -19,6 +19,8 @@ import re
 import sys
 from pathlib import Path
 
+from vfsynth.fits import userdirs
+
 log = logging.getLogger(__name__)
 
 _DEVICE_FLAG = "--xla_force_host_platform_device_count"
@@ -28,14 +30,10 @@ _configured = False
 def cache_dir() -> Path:
     """The user cache directory for JAX's compiled programs.
 
-    ``$VFSYNTH_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/vfsynth/jax``, else
-    ``~/.cache/vfsynth/jax`` (XDG Base Directory specification).
+    ``$VFSYNTH_CACHE_DIR`` if set, else ``<user cache>/vfsynth/jax`` beside the saved fits
+    (:func:`vfsynth.fits.userdirs.jax_cache_dir`; ``$XDG_CACHE_HOME`` is honoured on Linux).
     """
-    env = os.environ.get("VFSYNTH_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "vfsynth" / "jax"
+    return userdirs.jax_cache_dir()
 
 
 def cpu_count() -> int:

@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
+from vfsynth.data.errors import VfsynthError
 from vfsynth.fits.engines.exact import exact_draws
 from vfsynth.models import priors as P
 
@@ -470,7 +471,7 @@ def write_priors(obj: dict[str, Any], path: str | Path) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-class PriorFileError(ValueError):
+class PriorFileError(VfsynthError, ValueError):
     """A ``vfsynth-priors`` file that is malformed; the message names the key path."""
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from vfsynth.data.errors import VfsynthError
 from vfsynth.fits import jaxenv
 from vfsynth.fits.settings import DEFAULT_SEED
 
@@ -32,7 +33,7 @@ _PACKAGE = {"numpyro": "numpyro", "pymc": "pymc", "nutpie": "nutpie", "blackjax"
 SEED_STREAMS = ("prior", "posterior", "posterior_predictive")
 
 
-class SamplerUnavailableError(ImportError):
+class SamplerUnavailableError(VfsynthError, ImportError):
     """The requested sampler's package is not installed."""
 
 

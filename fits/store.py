@@ -7,8 +7,8 @@ the SHA-256 of the canonical JSON of that configuration (sorted keys, no whitesp
 so any change to data, priors, settings or versions gives a different id and the old
 file is never silently reused.
 
-Files live in ``$VFSYNTH_FIT_DIR`` or else ``<vfsynth.fits package dir>/saved/``
-(git-ignored). Each is the DataTree PyMC returned, written with
+Files live in ``$VFSYNTH_FIT_DIR`` or else the user cache directory
+(``platformdirs.user_cache_path("vfsynth") / "fits"``, e.g. ``~/.cache/vfsynth/fits``). Each is the DataTree PyMC returned, written with
 ``DataTree.to_netcdf(engine="h5netcdf")``; root attrs hold the JSON config, the verdict
 and a SHA-256 digest of the posterior draws. Writes are atomic: a temporary file in the
 same directory, fsync, then :func:`os.replace`.
@@ -34,11 +34,14 @@ from typing import Any
 
 import numpy as np
 
+from vfsynth.data.errors import VfsynthError
+from vfsynth.fits import userdirs
+
 VERSION_PACKAGES = ("vfsynth", "pymc", "pytensor", "jax", "numpyro", "arviz", "nutpie", "blackjax")
 SCHEMA = 1
 
 
-class FitStoreError(Exception):
+class FitStoreError(VfsynthError):
     """Base class for saved-fit problems."""
 
 
@@ -51,9 +54,12 @@ class CorruptFitError(FitStoreError):
 
 
 def fit_dir() -> Path:
-    """Directory of saved fits: ``$VFSYNTH_FIT_DIR`` or ``<fits package>/saved``."""
-    env = os.environ.get("VFSYNTH_FIT_DIR")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parent / "saved"
+    """Directory of saved fits: ``$VFSYNTH_FIT_DIR``, else ``<user cache>/vfsynth/fits``.
+
+    See :func:`vfsynth.fits.userdirs.fit_dir`; never the package directory, which may be
+    read-only when vfsynth is installed.
+    """
+    return userdirs.fit_dir()
 
 
 # Modules whose source decides the draws of a fit: the model builders, the sampler wrapper and

@@ -50,6 +50,7 @@ import pandas as pd
 from scipy import stats
 
 from vfsynth.data.effect_table import EffectTable
+from vfsynth.data.errors import VfsynthError
 from vfsynth.models.spec import ModelSpec, Parameter, array_ops, normal_logpdf, register
 
 DEFAULT_CUTPOINTS = (0.025, 0.05, 0.5)
@@ -58,7 +59,7 @@ PET_SLOPE_SD = 5.0
 PEESE_SLOPE_SD = 20.0
 
 
-class ModeratorError(ValueError):
+class ModeratorError(VfsynthError, ValueError):
     """A moderator cannot be used (absent, constant after exclusions, ...)."""
 
 

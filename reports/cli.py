@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from vfsynth.data.errors import VfsynthError
+
 # Order here is the order shown in --help.
 COMMAND_MODULES = (
     "data_cmd",
@@ -25,8 +27,8 @@ COMMAND_MODULES = (
 )
 
 
-class UserInputError(Exception):
-    """An error in the user's input: printed without a traceback, exit status 2."""
+class UserInputError(VfsynthError):
+    """An error in the user's input found by the command line itself (an option's value)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
             "and any review in the vfsynth CSV schema."
         ),
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an error instead of the one-line message",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -46,10 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         mod.register(sub)
+    # Also accept ``vfsynth fit ... --debug``: SUPPRESS keeps the top-level value when the
+    # sub-command's copy is not given.
+    for cmd in sub.choices.values():
+        cmd.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    This is the one place that turns vfsynth's own errors into messages: any
+    :class:`~vfsynth.data.errors.VfsynthError` becomes ``vfsynth <command>: <message>`` on
+    stderr and exit status 2 (a :class:`~vfsynth.data.errors.DataValidationError` keeps its
+    list of problems, one per line). Any other exception is a bug and keeps its traceback.
+    ``--debug`` re-raises vfsynth's errors too.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -57,19 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except UserInputError as exc:
+    except VfsynthError as exc:
+        if args.debug:
+            raise
         print(f"vfsynth {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if args.debug:
+            raise
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - bad input from the data layer must not traceback
-        from vfsynth.data.errors import DataValidationError
-
-        if isinstance(exc, DataValidationError):
-            print(str(exc), file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":

@@ -14,6 +14,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
+# Keep the suite out of the user's real cache (~/.cache/vfsynth): saved fits and JAX's compiled
+# programs go to a git-ignored folder of the checkout. It persists between runs on purpose, so
+# a second run reuses fits and compilations (a fit is reused only when its whole configuration,
+# code digest included, matches). Tests that need an empty store use the ``fit_dir`` fixture.
+TEST_CACHE = REPO / ".test-cache"
+os.environ.setdefault("VFSYNTH_FIT_DIR", str(TEST_CACHE / "fits"))
+os.environ.setdefault("VFSYNTH_CACHE_DIR", str(TEST_CACHE / "jax"))
+
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False, help="run slow statistical checks")

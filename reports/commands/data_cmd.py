@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import math
 
     from vfsynth.data import load_data, load_review
+    from vfsynth.data.jsonable import to_jsonable
     from vfsynth.data.pooling import pool_all
     from vfsynth.reports.cli import UserInputError
 
@@ -60,17 +61,11 @@ def run(args: argparse.Namespace) -> int:
         load_review() if args.data is None else load_data(args.data, moderators=args.moderators)
     )
     if args.inclusion:
-        try:
-            review = review.restrict(args.inclusion.split(","))
-        except ValueError as exc:
-            raise UserInputError(str(exc)) from None
+        review = review.restrict(args.inclusion.split(","))
 
     analyses = []
     for outcome, timepoint in review.analyses():
-        try:
-            table = review.effects(outcome, timepoint, smd_variance=args.smd_variance)
-        except ValueError as exc:
-            raise UserInputError(str(exc)) from None
+        table = review.effects(outcome, timepoint, smd_variance=args.smd_variance)
         fits = pool_all(table, level=args.level)
         entry = {
             "outcome": outcome,
@@ -112,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         out["completeness"] = review.completeness().to_dict(orient="records")
         out["studies_with_nothing"] = review.not_found.to_dict(orient="records")
     if args.json:
-        print(json.dumps(out, indent=2, default=_json_default, allow_nan=False))
+        print(json.dumps(to_jsonable(out), indent=2, allow_nan=False))
         return 0
     _print_text(out, math)
     return 0
@@ -132,25 +127,9 @@ def _method_dict(res) -> dict:
     }
 
 
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def _clean(v):
-    import math
-
-    if v is None:
-        return None
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v.item() if hasattr(v, "item") else v
-
-
 def _studies(review) -> list[dict]:
+    from vfsynth.data.jsonable import to_jsonable
+
     rows = []
     mods = review.moderators
     for s in review.studies():
@@ -159,7 +138,7 @@ def _studies(review) -> list[dict]:
         if mods is not None and s in mods.index:
             for col in ("year", "inclusion", "country", "intervention_family", "risk_group"):
                 if col in mods.columns:
-                    rec[col] = _clean(mods.at[s, col])
+                    rec[col] = to_jsonable(mods.at[s, col])
         rows.append(rec)
     return rows
 
@@ -167,6 +146,8 @@ def _studies(review) -> list[dict]:
 def _comparisons(review, analyses) -> list[dict]:
     """One row per published pooled analysis: published k/estimate/CI beside ours."""
     import math
+
+    from vfsynth.data.jsonable import to_jsonable
 
     out = []
     for _, p in review.published.iterrows():
@@ -176,13 +157,13 @@ def _comparisons(review, analyses) -> list[dict]:
         published = {
             "analysis": p["analysis"],
             "label": p["label"],
-            "measure": _clean(p["measure"]),
-            "k": _clean(p["k"]),
-            "n_participants": _clean(p["n_participants"]),
-            "estimate": _clean(p["estimate"]),
-            "ci_low": _clean(p["ci_low"]),
-            "ci_high": _clean(p["ci_high"]),
-            "certainty": _clean(p["certainty"]),
+            "measure": to_jsonable(p["measure"]),
+            "k": to_jsonable(p["k"]),
+            "n_participants": to_jsonable(p["n_participants"]),
+            "estimate": to_jsonable(p["estimate"]),
+            "ci_low": to_jsonable(p["ci_low"]),
+            "ci_high": to_jsonable(p["ci_high"]),
+            "certainty": to_jsonable(p["certainty"]),
         }
         ours = next(
             (a for a in analyses if (a["outcome"], a["timepoint"]) == (outcome, timepoint)), None
@@ -190,7 +171,7 @@ def _comparisons(review, analyses) -> list[dict]:
         row = {
             "analysis": p["analysis"],
             "outcome": outcome,
-            "timepoint": _clean(timepoint),
+            "timepoint": to_jsonable(timepoint),
             "published": published,
         }
         if ours is None:

@@ -71,12 +71,7 @@ def run(args) -> int:
     if not path.exists():
         raise UserInputError(f"{path}: file not found")
     measure = _parse_measure(args.measure)
-    try:
-        review = revman.read_revman_file(path, measure=measure)
-    except ValueError as exc:
-        if type(exc) is ValueError:
-            raise UserInputError(str(exc)) from None
-        raise
+    review = revman.read_revman_file(path, measure=measure)
     hib = None if args.higher_is_better is None else args.higher_is_better == "true"
     df = revman.to_schema(review, timepoint=args.timepoint, higher_is_better=hib)
     mapping = df.attrs["revman_mapping"]

@@ -46,7 +46,7 @@ def register(subparsers) -> None:
                     help="the fit's data (for the unit-information SD of the ESS; default: the measure's convention)")
     ex.add_argument("--outcome", default=None, help="outcome in --data")
     ex.add_argument("--timepoint", default="post")
-    ex.add_argument("--fit-dir", default=None, help="saved-fit directory (default: VFSYNTH_FIT_DIR or the package cache)")
+    ex.add_argument("--fit-dir", default=None, help="saved-fit directory (default: $VFSYNTH_FIT_DIR or the user cache directory)")
     sh = sub.add_parser("show", help="summarise a vfsynth-priors file")
     sh.add_argument("file", metavar="FILE")
     sh.add_argument("--robust", type=float, default=None, metavar="W", help="show the prior with this robust weight")
@@ -96,8 +96,6 @@ def _export(args) -> int:
         dt, config, _ = store.load_fit(args.fit, directory=args.fit_dir)
     except FileNotFoundError:
         raise UserInputError(f"no saved fit {args.fit!r} (give a fit id or an .nc path)") from None
-    except store.FitStoreError as exc:
-        raise UserInputError(str(exc)) from None
     table = None
     if args.data:
         from vfsynth.data import load_data
@@ -119,12 +117,8 @@ def _show(args) -> int:
     import json
 
     from vfsynth.fits import prior_export as X
-    from vfsynth.reports.cli import UserInputError
 
-    try:
-        ps = X.read_priors(args.file)
-    except X.PriorFileError as exc:
-        raise UserInputError(str(exc)) from None
+    ps = X.read_priors(args.file)
     if args.json:
         print(json.dumps(ps.obj, indent=2))
         return 0

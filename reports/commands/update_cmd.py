@@ -56,6 +56,7 @@ def run(args) -> int:
     import json
 
     from vfsynth.data import load_data
+    from vfsynth.data.errors import VfsynthError
     from vfsynth.fits import prior_export as X
     from vfsynth.fits import update as U
     from vfsynth.reports.cli import UserInputError
@@ -64,10 +65,7 @@ def run(args) -> int:
         raise UserInputError(f"--robust must be in [0, 1), got {args.robust}")
     if args.power_alpha is not None and not 0 < args.power_alpha <= 1:
         raise UserInputError(f"--power-alpha must be in (0, 1], got {args.power_alpha}")
-    try:
-        ps = X.read_priors(args.priors)
-    except X.PriorFileError as exc:
-        raise UserInputError(str(exc)) from None
+    ps = X.read_priors(args.priors)
     review = load_data(args.data)
     outcome = args.outcome
     outs = sorted({o for o, _ in review.analyses()})
@@ -78,10 +76,7 @@ def run(args) -> int:
             raise UserInputError(f"--outcome is needed; {args.data} has: {', '.join(outs)}")
     if outcome not in outs:
         raise UserInputError(f"--outcome {outcome!r} not in {args.data}; it has: {', '.join(outs)}")
-    try:
-        table = review.effects(outcome, args.timepoint)
-    except KeyError as exc:
-        raise UserInputError(str(exc.args[0])) from None
+    table = review.effects(outcome, args.timepoint)
     label = args.prior_label
     if label is None and len(ps.labels("mu")) == 1:
         label = ps.labels("mu")[0]
@@ -89,7 +84,11 @@ def run(args) -> int:
         res = U.update(ps, table, label=label, robust=args.robust, power_alpha=args.power_alpha, method=args.method,
                        model=args.model, seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
                        use_joint={"auto": None, "joint": True, "marginal": False}[args.prior_form])
-    except (ValueError, X.PriorFileError) as exc:
+    except ValueError as exc:
+        if isinstance(exc, VfsynthError):
+            raise
+        # fits.update reports an impossible request as a plain ValueError (its owner may give
+        # it a VfsynthError class; then this translation can go).
         raise UserInputError(str(exc)) from None
     if args.json:
         print(json.dumps(res.to_dict(), indent=2, default=float))
