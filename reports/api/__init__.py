@@ -28,8 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vfsynth.data import DataValidationError, EffectTable, Review, load_csv, load_data
-from vfsynth.data.errors import VfsynthError
+from vfsynth.data.errors import DataValidationError, VfsynthError
 
 __all__ = [
     "DataValidationError", "EffectTable", "FitSettings", "Review", "VfsynthError", "compare", "export_priors",
@@ -37,25 +36,36 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # FitSettings imports nothing heavy, but keep ``import vfsynth`` to the data layer only
-    if name == "FitSettings":
-        from vfsynth.fits.settings import FitSettings
+_LAZY = {"FitSettings": "vfsynth.fits.settings", "EffectTable": "vfsynth.data.effect_table",
+         "Review": "vfsynth.data.review", "load_csv": "vfsynth.data.loaders", "load_data": "vfsynth.data.loaders"}
 
-        return FitSettings
+
+def __getattr__(name: str):
+    # ``import vfsynth`` (and so every ``import vfsynth.<stage>``) must stay cheap: pandas, SciPy
+    # and the rest load when a name that needs them is first used
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'vfsynth' has no attribute {name!r}")
 
 
-def load_review(source=None, *, moderators=None, name: str | None = None) -> Review:
+def _review_types():
+    from vfsynth.data.effect_table import EffectTable
+    from vfsynth.data.review import Review
+
+    return Review, EffectTable
+
+
+def load_review(source=None, *, moderators=None, name: str | None = None):
     """A validated review from a CSV / RevMan path, a pandas DataFrame, or ``None`` (the bundled
     CD012348 reconstruction)."""
     import pandas as pd
 
+    from vfsynth.data.loaders import load_csv, load_data
+
     if isinstance(source, pd.DataFrame):
-        review = load_csv(source)
-        if moderators is not None:
-            raise VfsynthError("moderators with a DataFrame review: load the moderators CSV with the review's path")
-        return review
+        return load_csv(source, moderators, name)
     if source is None and name is None:
         return load_data(None, moderators=moderators) if moderators else load_data(None)
     return load_data(str(Path(source)), moderators=moderators) if moderators else load_data(str(Path(source)))
@@ -106,7 +116,7 @@ def fit(data, outcome: str | None = None, timepoint: str = "post", model: str | 
     """
     from vfsynth.fits.runner import fit_univariate
 
-    if not isinstance(data, Review | EffectTable):
+    if not isinstance(data, _review_types()):
         data = load_review(data)
     if model == "joint":
         raise VfsynthError("the joint model: use vfsynth.fits.joint_runner.fit_joint(review) (or vfsynth fit --model joint)")
@@ -127,7 +137,7 @@ def compare(data, outcome: str | None = None, timepoint: str = "post", *, models
     """
     from vfsynth.fits.compare import DEFAULT_MODELS, compare_models
 
-    if not isinstance(data, Review | EffectTable):
+    if not isinstance(data, _review_types()):
         data = load_review(data)
     chosen = tuple(models) if models is not None else tuple(m for m in DEFAULT_MODELS if m != "joint")
     return compare_models(data, outcome, timepoint, models=chosen, engine=engine, tau_prior=tau_prior,
