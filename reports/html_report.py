@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from vfsynth.reports import plots as P
+from vfsynth.reports.figures._base import to_png_bytes
 
 CSS = """
 :root { --ok:#1b7837; --warn:#b35806; --fail:#b2182b; --ink:#222; --muted:#666; --line:#ddd; }
@@ -118,7 +118,7 @@ class Doc:
 
     def figure(self, fig, name: str, caption: str) -> Doc:
         """Embed a matplotlib figure (closes it): data URI in HTML, PNG file for Markdown."""
-        png = P.to_png_bytes(fig)
+        png = to_png_bytes(fig)
         import base64
 
         uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")

@@ -13,7 +13,7 @@ import pytest
 from test_report import fake_fitter
 
 from vfsynth.data import load_csv, load_review
-from vfsynth.reports import pipeline
+from vfsynth.reports.build import build_report
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -63,7 +63,7 @@ def _check_page(drv, html_path: Path, shot: Path) -> dict:
 
 def test_report_renders_in_chromium(browser, tmp_path):
     review = load_csv(FIX / "bcg.csv", moderators=FIX / "bcg_moderators.csv")
-    res = pipeline.build_report(review, tmp_path / "r", seed=4, progress=False, fitter=fake_fitter, extras=False)
+    res = build_report(review, tmp_path / "r", seed=4, progress=False, fitter=fake_fitter, extras=False)
     out = _check_page(browser, res.html, tmp_path / "bcg.png")
     assert len(out["imgs"]) >= 6
     broken = [alt for complete, width, alt in out["imgs"] if not (complete and width > 0)]
@@ -77,7 +77,7 @@ def test_report_renders_in_chromium(browser, tmp_path):
 
 
 def test_bundled_style_report_first_screen(browser, tmp_path):
-    res = pipeline.build_report(load_review(), tmp_path / "b", seed=4, progress=False, fitter=fake_fitter, extras=False)
+    res = build_report(load_review(), tmp_path / "b", seed=4, progress=False, fitter=fake_fitter, extras=False)
     out = _check_page(browser, res.html, tmp_path / "bundled.png")
     assert all(c and w > 0 for c, w, _ in out["imgs"])
     assert not out["severe"], out["severe"]

@@ -72,7 +72,7 @@ def test_bundled_review_and_missing_years():
 def test_plot_living_draws_both_panels(table):
     import matplotlib.pyplot as plt
 
-    from vfsynth.reports.living_plot import plot_living
+    from vfsynth.reports.figures import plot_living
 
     fig = plot_living(table)
     ax_mu, ax_p = fig.axes[:2]

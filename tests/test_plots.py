@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_summaries import exact_nnhm_posterior, make_table, normal_posterior
 
-from vfsynth.reports import plots as P
+from vfsynth.reports import figures as P
 from vfsynth.reports import summaries as S
 
 matplotlib.use("Agg")

@@ -14,8 +14,12 @@ from test_summaries import exact_nnhm_posterior
 
 from vfsynth.data import load_csv, load_review
 from vfsynth.models.priors import half_normal, normal_mu
-from vfsynth.reports import pipeline
+from vfsynth.reports import analyses, build
 from vfsynth.reports.cli import main as cli_main
+from vfsynth.reports.html_report import Doc
+from vfsynth.reports.sections import comparison, living
+from vfsynth.reports.sections import moderators as mod_section
+from vfsynth.reports.sections._common import fmt_p
 
 FIX = Path(__file__).parent / "fixtures"
 SECTIONS = ["data", "models", "diagnostics", "results", "sof", "comparison", "living", "reproduce"]
@@ -48,7 +52,7 @@ def xr_chain_offset(post):
 def bcg_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("bcg")
     review = load_csv(FIX / "bcg.csv", moderators=FIX / "bcg_moderators.csv")
-    res = pipeline.build_report(review, out, seed=3, progress=False, fitter=fake_fitter, extras=False)
+    res = build.build_report(review, out, seed=3, progress=False, fitter=fake_fitter, extras=False)
     return review, res, res.html.read_text(), res.markdown.read_text()
 
 
@@ -64,7 +68,7 @@ def test_report_has_all_sections_and_key_findings_first(bcg_report):
     assert "OR " in box and "P(benefit)" in box and "Certainty inputs" in box
     import html as H
 
-    assert H.escape(pipeline._fmt_p(a.effect.p_benefit)) in box
+    assert H.escape(fmt_p(a.effect.p_benefit)) in box
     for title in ("Data", "Models and priors", "Diagnostics", "Results", "Summary of findings",
                   "Sensitivity and model comparison", "Living review"):
         assert f"## {title}" in md
@@ -109,7 +113,7 @@ def test_summary_json_is_strict_json(bcg_report):
 
 def test_failed_fit_is_shown_prominently(tmp_path):
     review = load_csv(FIX / "eight_schools.csv")
-    res = pipeline.build_report(review, tmp_path, seed=1, progress=False, fitter=stuck_fitter, extras=False)
+    res = build.build_report(review, tmp_path, seed=1, progress=False, fitter=stuck_fitter, extras=False)
     html = res.html.read_text()
     box = html[html.index('id="key-findings"'): html.index("<nav>")]
     assert "FAILED" in box and "R-hat" in box
@@ -121,14 +125,14 @@ def test_fit_error_does_not_kill_the_report(tmp_path):
         raise RuntimeError("sampler exploded")
 
     review = load_csv(FIX / "normand1999.csv")
-    res = pipeline.build_report(review, tmp_path, seed=1, progress=False, fitter=broken, extras=False)
+    res = build.build_report(review, tmp_path, seed=1, progress=False, fitter=broken, extras=False)
     html = res.html.read_text()
     assert "sampler exploded" in html[: html.index("<nav>")]
 
 
 def test_bundled_report_states_what_its_data_are(tmp_path):
     review = load_review()
-    res = pipeline.build_report(review, tmp_path, seed=2, progress=False, fitter=fake_fitter, extras=False)
+    res = build.build_report(review, tmp_path, seed=2, progress=False, fitter=fake_fitter, extras=False)
     html = res.html.read_text()
     first = html[: html.index("<nav>")]
     assert "NOT the review's own data" in first and "reconstruction" in first
@@ -144,7 +148,7 @@ def test_bundled_report_states_what_its_data_are(tmp_path):
 
 
 def test_cli_report_with_user_data(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(pipeline, "runner_fitter", fake_fitter)
+    monkeypatch.setattr(analyses, "runner_fitter", fake_fitter)
     rc = cli_main(["report", "--data", str(FIX / "eight_schools.csv"), "--out", str(tmp_path), "--seed", "5", "--no-extras"])
     assert rc == 0
     assert (tmp_path / "report.html").is_file() and (tmp_path / "report.md").is_file()
@@ -179,11 +183,11 @@ def test_real_tiny_fit_matches_engine_summary(tmp_path, fit_dir):
 
     tiny.fits = []
     review = load_csv(FIX / "normand1999.csv")
-    res = pipeline.build_report(review, tmp_path, seed=11, progress=False, fitter=tiny, extras=False)
+    res = build.build_report(review, tmp_path, seed=11, progress=False, fitter=tiny, extras=False)
     a = res.analyses[0].summary
     eng = summarize(tiny.fits[0])
     assert a.effect.p_benefit == pytest.approx(eng["p_benefit"] if "p_benefit" in eng else eng["mu"]["p_benefit"], abs=1e-12)
-    res2 = pipeline.build_report(review, tmp_path, seed=11, progress=False, fitter=tiny, extras=False)
+    res2 = build.build_report(review, tmp_path, seed=11, progress=False, fitter=tiny, extras=False)
     assert tiny.fits[-1].cached
     assert res2.analyses[0].summary.effect.median == a.effect.median
 
@@ -196,8 +200,8 @@ def test_living_section_exports_priors_and_updates(tmp_path):
     from vfsynth.fits.update import split_by_year
 
     review = load_csv(FIX / "bcg.csv")
-    results, _ = pipeline.run_analyses(review, seed=1, fitter=fake_fitter, say=lambda m: None)
-    doc, status = pipeline.living_section(review, results, 1, lambda m: None, tmp_path)
+    results, _ = analyses.run_analyses(review, seed=1, fitter=fake_fitter, say=lambda m: None)
+    doc, status = living.living_section(review, results, 1, lambda m: None, tmp_path)
     assert status == "ok", doc.md
     r = results[0]
     ps = read_priors(tmp_path / "priors" / f"{r.slug}.json")
@@ -232,7 +236,7 @@ def test_living_section_exports_priors_and_updates(tmp_path):
     assert raw["source"]["fit_id"] == "fake" and raw["source"]["data_hash"] == r.table.content_hash()
     assert raw["source"]["priors"]["tau"] == r.info["tau_prior"].to_dict()
     first = (tmp_path / "priors" / f"{r.slug}.json").read_bytes()
-    pipeline.living_section(review, results, 1, lambda m: None, tmp_path)
+    living.living_section(review, results, 1, lambda m: None, tmp_path)
     assert (tmp_path / "priors" / f"{r.slug}.json").read_bytes() == first
     # years present: the cumulative table follows publication order
     years = [int(c.split(" | ")[0].strip("| ")) for c in md.splitlines()
@@ -247,10 +251,10 @@ def test_living_section_cumulative_table_and_figure(tmp_path, monkeypatch):
     from vfsynth.fits.exact import nnhm_exact
 
     # the other extras (model comparison, joint model) are not under test here: keep it fast
-    monkeypatch.setattr(pipeline, "comparison_section", lambda review, results, seed, say: (pipeline.Doc(), "ok", {}))
-    monkeypatch.setattr(pipeline, "mediation_hook", lambda review, seed, say: None)
+    monkeypatch.setattr(comparison, "comparison_section", lambda review, results, seed, say: (Doc(), "ok", {}))
+    monkeypatch.setattr(analyses, "mediation_hook", lambda review, seed, say: None)
     review = load_csv(FIX / "normand1999.csv")
-    res = pipeline.build_report(review, tmp_path, seed=4, progress=False, fitter=fake_fitter, extras=True)
+    res = build.build_report(review, tmp_path, seed=4, progress=False, fitter=fake_fitter, extras=True)
     html, md = res.html.read_text(), res.markdown.read_text()
     living = html[html.index('<section id="living">'): html.index('<section id="reproduce">')]
     assert "Cumulative analysis by publication year" in living
@@ -286,7 +290,7 @@ def test_living_section_cumulative_table_and_figure(tmp_path, monkeypatch):
     row = next(line for line in md.splitlines() if line.startswith(f"| no year | {last.study} | {t.k} |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[3] == f"{ep.mu_mean:.2f} ({q[0]:.2f} to {q[2]:.2f})"
-    assert cells[4] == pipeline._fmt_p(ep.prob_mu_greater(0.0)) and cells[5] == f"{tq[1]:.2f}"
+    assert cells[4] == fmt_p(ep.prob_mu_greater(0.0)) and cells[5] == f"{tq[1]:.2f}"
     assert cells[6] == f"{dl.estimate:.2f} ({dl.ci_low:.2f} to {dl.ci_high:.2f})"
     # the machine-readable table next to the report
     csv = pd.read_csv(tmp_path / "living" / f"{r.slug}.csv")
@@ -304,8 +308,8 @@ def test_mediation_hook_marks_prior_only_paths(monkeypatch):
         fit_joint=lambda review, seed, on_event=None: types.SimpleNamespace(verdict={"problems": []}, notes=[]),
         summarize_joint=lambda fit: {"mediation": {"a": q, "b": qp, "c_prime": qp, "indirect": qp}, "scale": "SMD"},
     )
-    monkeypatch.setattr(pipeline, "_optional", lambda name: fake if name.endswith("joint_runner") else None)
-    med = pipeline.mediation_hook(None, 1, lambda m: None)
+    monkeypatch.setattr(analyses, "optional_module", lambda name: fake if name.endswith("joint_runner") else None)
+    med = analyses.mediation_hook(None, 1, lambda m: None)
     assert med["paths"]["a"] == (0.4, 0.2, 0.6)
     assert med["prior_only"] == {"b", "c_prime", "indirect"}
     from vfsynth.reports import plots as P
@@ -321,7 +325,7 @@ def test_full_report_with_real_fits_and_extras(tmp_path, fit_dir):
     """End to end on a review that is not CD012348 (metafor dat.normand1999): real NUTS fits,
     model comparison, sensitivity, living review; every section filled, nothing failed."""
     review = load_csv(FIX / "normand1999.csv")
-    res = pipeline.build_report(review, tmp_path, seed=7, progress=False)
+    res = build.build_report(review, tmp_path, seed=7, progress=False)
     html = res.html.read_text()
     comp = html[html.index('<section id="comparison">'): html.index('<section id="living">')]
     assert "elpd" in comp and "Prior sensitivity" in comp and "Leave-one-study-out" in comp
@@ -389,7 +393,7 @@ def test_cli_mcid_and_interval_options(tmp_path, monkeypatch):
         parse_mcid(["XYZ=1"])
     with pytest.raises(ValueError, match="> 0"):
         parse_mcid(["OR=-1"])
-    monkeypatch.setattr(pipeline, "runner_fitter", fake_fitter)
+    monkeypatch.setattr(analyses, "runner_fitter", fake_fitter)
     rc = cli_main(["report", "--data", str(FIX / "bcg.csv"), "--out", str(tmp_path), "--no-extras", "--quiet",
                    "--mcid", "OR=1.5", "--interval", "hdi", "--control-risk", "250"])
     assert rc == 0
@@ -409,7 +413,7 @@ def _fast_extras(monkeypatch):
 
     from vfsynth.fits import compare, moderators
 
-    monkeypatch.setattr(pipeline, "mediation_hook", lambda review, seed, say: None)
+    monkeypatch.setattr(analyses, "mediation_hook", lambda review, seed, say: None)
     monkeypatch.setattr(compare, "compare_models",
                         functools.partial(compare.compare_models, models=("common-effect", "random-effects")))
     monkeypatch.setattr(moderators, "small_study_effects",
@@ -433,7 +437,7 @@ def test_comparison_section_has_plots_moderators_and_small_study_effects(tmp_pat
 
     _fast_extras(monkeypatch)
     review = _bcg_with_a_missing_moderator(tmp_path)
-    res = pipeline.build_report(review, tmp_path / "rep", seed=5, progress=False, fitter=fake_fitter, extras=True)
+    res = build.build_report(review, tmp_path / "rep", seed=5, progress=False, fitter=fake_fitter, extras=True)
     html, md = res.html.read_text(), res.markdown.read_text()
     comp = html[html.index('<section id="comparison">'): html.index('<section id="living">')]
     assert "callout fail" not in comp and "could not be drawn" not in comp
@@ -472,7 +476,7 @@ def test_comparison_section_has_plots_moderators_and_small_study_effects(tmp_pat
     assert [m.split(" (")[0] for m in ss["model"]] == ["random-effects", "PET", "PEESE", "PET-PEESE", "selection"]
     for row in ss.itertuples(index=False):
         assert f"<td>{row.model}</td><td>{row.mean:.3f} ({row.low:.3f} to {row.high:.3f})</td><td class=num>{row.p_benefit:.3f}</td>" in ss_part
-    sentence = pipeline.small_study_sentence(ss, r.table.k)
+    sentence = mod_section.small_study_sentence(ss, r.table.k)
     assert f"from {ss['p_benefit'].iloc[0]:.3f} (unadjusted)" in sentence and sentence in md
     # the unadjusted row is the exact posterior under the default priors (as in the prior grid)
     from vfsynth.fits.compare import _default_priors
@@ -494,7 +498,7 @@ def test_comparison_section_failures_are_shown_in_red(tmp_path, monkeypatch):
             raise exc
         return f
 
-    monkeypatch.setattr(pipeline, "mediation_hook", lambda review, seed, say: None)
+    monkeypatch.setattr(analyses, "mediation_hook", lambda review, seed, say: None)
     monkeypatch.setattr(compare, "compare_models", boom(RuntimeError("loo exploded")))
     monkeypatch.setattr(sensitivity, "power_scaling", boom(FloatingPointError("psense exploded")))
     monkeypatch.setattr(moderators, "moderator_analysis", boom(ValueError("bad design")))
@@ -506,7 +510,7 @@ def test_comparison_section_failures_are_shown_in_red(tmp_path, monkeypatch):
         return real(*a, selection=False, **k)
 
     monkeypatch.setattr(moderators, "small_study_effects", no_selection)
-    res = pipeline.build_report(load_csv(FIX / "bcg.csv", moderators=FIX / "bcg_moderators.csv"), tmp_path, seed=5,
+    res = build.build_report(load_csv(FIX / "bcg.csv", moderators=FIX / "bcg_moderators.csv"), tmp_path, seed=5,
                                 progress=False, fitter=fake_fitter, extras=True)
     html = res.html.read_text()
     comp = html[html.index('<section id="comparison">'): html.index('<section id="living">')]
@@ -523,16 +527,16 @@ def test_comparison_section_failures_are_shown_in_red(tmp_path, monkeypatch):
     assert '<section id="living">' in html and "Cumulative analysis by publication year" in html
 
     # no moderators table: said, not silently skipped
-    d = pipeline.Doc()
+    d = Doc()
     normand = load_csv(FIX / "normand1999.csv")
-    r = pipeline.AnalysisResult("length_of_stay", "post", normand.effects("length_of_stay", "post"))
+    r = analyses.AnalysisResult("length_of_stay", "post", normand.effects("length_of_stay", "post"))
     monkeypatch.undo()
-    assert pipeline._moderator_block(d, moderators, normand, r, 5, lambda m: None) == "ok"
+    assert mod_section.moderator_block(d, moderators, normand, r, 5, lambda m: None) == "ok"
     assert any("This review has no moderators table" in h for h in d.html)
 
 
 def test_robustness_text_includes_small_study_adjustments():
-    from vfsynth.reports.pipeline import robustness_text
+    from vfsynth.reports.sections.key_findings import robustness_text
 
     text = robustness_text({"prior": (0.986, 1.0, 11, False), "loso": (0.993, 0.999, 6, False),
                             "small_study": (0.392, 0.870, 4, True)})

@@ -164,8 +164,7 @@ def export_priors(result, path=None) -> dict:
 def plot_forest(result, title: str | None = None):
     """Forest plot of a fit: studies' estimates, their shrunken effects, the pooled effect and the
     prediction interval (a matplotlib Figure)."""
-    from vfsynth.reports import plots as P
-    from vfsynth.reports import summaries as S
+    from vfsynth.reports.analysis_summary import summarize_analysis
+    from vfsynth.reports.figures.forest import forest_plot
 
-    summary = S.summarize_analysis(result.dt, result.table, model=result.model)
-    return P.forest_plot(summary, title=title)
+    return forest_plot(summarize_analysis(result.dt, result.table, model=result.model), title=title)

@@ -11,13 +11,14 @@ def register(subparsers) -> None:
         help="fit (or reuse saved fits) and write the HTML + Markdown report",
         description=(
             "Fit every outcome of a review (reusing saved fits), and write report.html (self-contained, "
-            "figures embedded) and report.md. With no --data, reports the bundled CD012348 reconstruction "
-            "into reports/bundled/ (the committed canonical report)."
+            "figures embedded), report.md and summary.json into --out (default ./vfsynth-report). With no "
+            "--data, reports the bundled CD012348 reconstruction; its committed canonical report is rebuilt "
+            "with --out reports/bundled."
         ),
     )
     p.add_argument("--data", metavar="CSV", help="review in the vfsynth CSV schema (or RevMan .rm5 / RevMan Web CSV); default: bundled CD012348")
     p.add_argument("--moderators", metavar="CSV", help="optional study-level moderators CSV")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: reports/bundled for the bundled review, ./vfsynth-report otherwise)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: ./vfsynth-report under the current directory)")
     p.add_argument("--seed", type=int, default=None, help="seed for every fit (default 20190101)")
     p.add_argument("--control-risk", type=float, default=None, metavar="P",
                    help="control-arm risk (0-1, or per 1000 if > 1) for absolute effects of binary outcomes")
@@ -51,11 +52,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--data: file not found: {args.data}")
 
     from vfsynth.data import load_data
-    from vfsynth.reports.pipeline import DEFAULT_SEED, build_report
+    from vfsynth.reports.build import DEFAULT_OUT_DIR, DEFAULT_SEED, build_report
 
     review = load_data(args.data, moderators=args.moderators) if args.data else load_data(None)
-    out = args.out or (None if not args.data else "vfsynth-report")
-    cmd = "vfsynth report" + (f" --data {args.data}" if args.data else "")
+    out = args.out or DEFAULT_OUT_DIR
+    cmd = ("vfsynth report" + (f" --data {args.data}" if args.data else "")
+           + (f" --moderators {args.moderators}" if args.moderators else "") + (f" --out {args.out}" if args.out else ""))
     res = build_report(
         review,
         out,

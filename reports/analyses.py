@@ -1,0 +1,184 @@
+"""Which analyses the report runs, and running them: the analysis choices, apart from wording.
+
+:func:`run_analyses` fits every outcome × time point with at least :data:`MIN_K_POOLED`
+studies through an injectable ``fitter`` (default :func:`runner_fitter`, i.e.
+:func:`vfsynth.fits.runner.fit_univariate`, which reuses saved fits of the same
+configuration); tests inject known posteriors to build a report in seconds.
+:func:`mediation_hook` runs the joint mediation model where that module exists. The
+section modules (:mod:`vfsynth.reports.sections`) only turn these results into text.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vfsynth.reports import summaries as S
+from vfsynth.reports.sections._common import optional_module
+from vfsynth.reports.sections.runner import attempt
+
+DEFAULT_SEED = 20190101
+#: Fewest studies for a pooled analysis (fewer: shown unpooled under Data).
+MIN_K_POOLED = 2
+
+Fitter = Callable[[Any, Any, str | None, int, Callable[[str], None]], tuple[Any, dict]]
+
+
+@dataclass
+class AnalysisResult:
+    """One fitted analysis (outcome × time point) and what the report shows of it."""
+
+    outcome: str
+    timepoint: str
+    table: Any
+    model: str = ""
+    dt: Any = None
+    info: dict = field(default_factory=dict)
+    summary: S.AnalysisSummary | None = None
+    error: str | None = None
+    #: cumulative (living-review) table, :func:`vfsynth.fits.living.cumulative`, once built
+    living: Any = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.outcome.replace('_', ' ')} ({self.timepoint})"
+
+    @property
+    def slug(self) -> str:
+        return "".join(c if c.isalnum() else "_" for c in f"{self.outcome}_{self.timepoint}").strip("_")
+
+
+class Progress:
+    """Progress messages on stderr with elapsed time (silent when disabled)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+
+    def __call__(self, msg: str) -> None:
+        if self.enabled:
+            print(f"[vfsynth report {time.perf_counter() - self.t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def runner_fitter(review, table, model: str | None, seed: int, say: Callable[[str], None]) -> tuple[Any, dict]:
+    """Fit with :func:`vfsynth.fits.runner.fit_univariate` (cached); returns (DataTree, info)."""
+    from vfsynth.fits.runner import fit_univariate
+
+    fit = fit_univariate(table, model=model, seed=seed, on_event=say)
+    cfg = fit.config or {}
+    return fit.dt, {
+        "model": fit.model,
+        "tau_prior": fit.tau_prior,
+        "mu_prior": fit.mu_prior,
+        "fit_id": fit.fit_id,
+        "cached": fit.cached,
+        "path": str(fit.path) if fit.path else None,
+        "sampler": _cfg(cfg, "sampler"),
+        "chains": _cfg(cfg, "chains"),
+        "draws": _cfg(cfg, "draws"),
+        "tune": _cfg(cfg, "tune"),
+        "seed": seed,
+        "notes": list(fit.notes),
+    }
+
+
+def _cfg(cfg: dict, key: str):
+    if key in cfg:
+        return cfg[key]
+    for v in cfg.values():
+        if isinstance(v, dict) and key in v:
+            return v[key]
+    return None
+
+
+def run_analyses(
+    review,
+    *,
+    seed: int,
+    fitter: Fitter,
+    say: Callable[[str], None],
+    min_k: int = MIN_K_POOLED,
+    control_risk: float | None = None,
+    mcid: dict[str, tuple[float, ...]] | None = None,
+    ci_kind: str = "eti",
+) -> tuple[list[AnalysisResult], list[AnalysisResult]]:
+    """Fit and summarise every analysis with at least ``min_k`` studies.
+
+    Returns (pooled analyses, single-study analyses shown unpooled). A failing fit is kept
+    with its error so the report shows it rather than dropping it.
+    """
+    pooled, single = [], []
+    for outcome, timepoint in review.analyses():
+        try:
+            table = review.effects(outcome, timepoint)
+        except (ValueError, KeyError) as exc:
+            pooled.append(AnalysisResult(outcome, timepoint, None, error=f"effects could not be computed: {exc}"))
+            continue
+        res = AnalysisResult(outcome, timepoint, table)
+        if table.k < min_k:
+            single.append(res)
+            continue
+        say(f"{res.label}: k={table.k} ({table.measure})")
+        def fit_and_summarise(res=res, table=table, outcome=outcome):
+            dt, info = fitter(review, table, None, seed, say)
+            res.dt, res.info, res.model = dt, info, info.get("model", "random-effects")
+            pub = S.published_control_risk(getattr(review, "published", None), outcome) if table.measure == "logOR" else None
+            res.summary = S.summarize_analysis(
+                dt,
+                table,
+                model=res.model,
+                mcid=(mcid or {}).get(table.measure),
+                ci_kind=ci_kind,
+                published_risk=pub,
+                user_risk=control_risk,
+                seed=seed,
+            )
+
+        # one failed analysis must not kill the report: it is kept with its error
+        _, failure = attempt(f"fit of {res.label}", fit_and_summarise)
+        if failure is not None:
+            res.error = failure.text
+            say(f"{res.label}: FAILED ({res.error})")
+        pooled.append(res)
+    return pooled, single
+
+
+def mediation_hook(review, seed: int, say) -> dict | None:
+    """Joint mediation model (:func:`vfsynth.fits.joint_runner.fit_joint` +
+    :func:`~vfsynth.fits.joint_runner.summarize_joint`), if that module exists.
+
+    Paths whose quantity depends on an outcome without data carry the joint runner's
+    ``prior_only`` flag and are drawn as "prior only" with the prior's interval.
+    """
+    jr = optional_module("vfsynth.fits.joint_runner")
+    if jr is None or not hasattr(jr, "fit_joint") or not hasattr(jr, "summarize_joint"):
+        return None
+    say("joint mediation model")
+    fit = jr.fit_joint(review, seed=seed, on_event=say)
+    js = jr.summarize_joint(fit)
+    med = js.get("mediation", {})
+    paths, prior_only, rows = {}, set(), []
+    for key in ("a", "b", "c_prime", "indirect"):
+        q = med.get(key)
+        if not q:
+            paths[key] = None
+            continue
+        centre = q.get("median", q.get("mean"))
+        paths[key] = (float(centre), float(q["q2.5"]), float(q["q97.5"]))
+        if q.get("prior_only"):
+            prior_only.add(key)
+    for key in ("a", "b", "c_prime", "indirect", "total", "proportion_mediated"):
+        q = med.get(key)
+        if q:
+            rows.append([key, f"{q.get('median', q.get('mean')):.3f}", f"{q['q2.5']:.3f} to {q['q97.5']:.3f}",
+                         q.get("label", ""),
+                         # a learned ratio means nothing for a quantity the data cannot inform
+                         "—" if q.get("prior_only") or q.get("learned_ratio") is None else f"{q['learned_ratio']:.2f}"])
+    verdict = getattr(fit, "verdict", {}) or {}
+    notes = list(getattr(fit, "notes", []))
+    return {"paths": paths, "prior_only": prior_only, "rows": rows, "notes": notes,
+            "problems": list(verdict.get("problems", [])), "scale": js.get("scale", ""),
+            "note": "posterior median [95% CrI]; dashed = prior only (no data on that path)"}
