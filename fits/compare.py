@@ -390,21 +390,10 @@ class ComparisonResult:
 
 
 def json_records(df: pd.DataFrame) -> list[dict]:
-    """DataFrame rows as JSON-safe dicts (NaN -> None, numpy scalars -> Python)."""
-    out = []
-    for rec in df.to_dict(orient="records"):
-        row = {}
-        for k, v in rec.items():
-            if isinstance(v, (np.floating, float)):
-                v = float(v)
-                v = v if np.isfinite(v) else None
-            elif isinstance(v, np.integer):
-                v = int(v)
-            elif isinstance(v, np.bool_):
-                v = bool(v)
-            row[str(k)] = v
-        out.append(row)
-    return out
+    """DataFrame rows as JSON-safe dicts (:func:`vfsynth.data.jsonable.to_jsonable`)."""
+    from vfsynth.data.jsonable import to_jsonable
+
+    return [to_jsonable(rec) for rec in df.to_dict(orient="records")]
 
 
 def compare_models(

@@ -330,7 +330,7 @@ def summarize_joint(res: JointFitResult) -> dict[str, Any]:
     ``diagnostics``, ``fit``, ``dag``. Every quantity has mean, sd, q2.5, q97.5, mcse_mean,
     learned_ratio, learned_ratio_iqr, prior_only and label.
     """
-    from vfsynth.fits.summary import _clean
+    from vfsynth.data.jsonable import to_jsonable
 
     jd = res.data
     deps = J.quantity_dependencies(jd)
@@ -415,7 +415,7 @@ def summarize_joint(res: JointFitResult) -> dict[str, Any]:
                   "seed": res.config.get("seed"), "sampler": res.config.get("sampler"), "notes": list(res.notes)}
     out["dag"] = J.dag_text(jd.mediators, jd.final)
     out["limitations"] = LIMITATIONS
-    return _clean(out)
+    return to_jsonable(out)
 
 
 LIMITATIONS = [

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from vfsynth.data.jsonable import to_jsonable
+
 
 def _draws(dt, name: str) -> np.ndarray | None:
     post = dt["posterior"]
@@ -270,7 +272,7 @@ def _assemble(fit, mu, tau, pb, pred, theta) -> dict[str, Any]:
         if pr is not None:
             priors[key] = {"spec": pr.spec, "description": pr.description, "citation": pr.citation}
     cfg = fit.config
-    return _clean(
+    return to_jsonable(
         {
             "model": fit.model,
             "engine": getattr(fit, "engine", "nuts"),
@@ -304,17 +306,3 @@ def _assemble(fit, mu, tau, pb, pred, theta) -> dict[str, Any]:
             "priors": priors,
         }
     )
-
-
-def _clean(obj):
-    """Replace NaN / inf by None so the output is strict JSON."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj

@@ -77,6 +77,11 @@ def test_import_resolves_to_the_installed_wheel(installed):
     r = _run(installed, "python", "-c", "import vfsynth.data, vfsynth.fits; print(vfsynth.data.__file__)")
     assert r.returncode == 0, r.stderr
     assert Path(r.stdout.strip()).is_relative_to(pkg), r.stdout
+    # the Python API (the top-level package) and every model spec come with the wheel
+    r = _run(installed, "python", "-c", "import vfsynth; print(vfsynth.__file__); print(sorted(vfsynth.models()))")
+    assert r.returncode == 0, r.stderr
+    path, names = r.stdout.strip().splitlines()
+    assert Path(path).is_relative_to(pkg) and "random-effects" in names and "joint" in names
 
 
 def test_fit_from_a_read_only_install(installed):
