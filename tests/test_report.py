@@ -15,11 +15,11 @@ from test_summaries import exact_nnhm_posterior
 from vfsynth.data import load_csv, load_review
 from vfsynth.models.priors import half_normal, normal_mu
 from vfsynth.reports import analyses, build
+from vfsynth.reports.cli import main as cli_main
 from vfsynth.reports.html_report import Doc
 from vfsynth.reports.sections import comparison, living
 from vfsynth.reports.sections import moderators as mod_section
 from vfsynth.reports.sections._common import fmt_p
-from vfsynth.reports.cli import main as cli_main
 
 FIX = Path(__file__).parent / "fixtures"
 SECTIONS = ["data", "models", "diagnostics", "results", "sof", "comparison", "living", "reproduce"]

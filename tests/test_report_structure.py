@@ -49,13 +49,13 @@ def test_importing_any_report_module_has_no_side_effects():
 
 def test_dollar_signs_in_names_are_drawn_literally(tmp_path):
     """A study or outcome named with $...$ must not become mathtext."""
+    import dataclasses
+
     from matplotlib import cbook
     from test_summaries import exact_nnhm_posterior, make_table
 
     from vfsynth.reports import figures as F
     from vfsynth.reports import summaries as S
-
-    import dataclasses
 
     t = dataclasses.replace(make_table([0.1, 0.3, 0.5], [0.1, 0.2, 0.15]), study=("$x$ 2001", "B", "C"))
     a = S.summarize_analysis(exact_nnhm_posterior(t, draws=200), t)
