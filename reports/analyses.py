@@ -63,17 +63,19 @@ class Progress:
             print(f"[vfsynth report {time.perf_counter() - self.t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def runner_fitter(review, table, model: str | None, seed: int, say: Callable[[str], None]) -> tuple[Any, dict]:
+def runner_fitter(review, table, model: str | None, seed: int, say: Callable[[str], None], *,
+                  engine: str = "auto") -> tuple[Any, dict]:
     """Fit with :func:`vfsynth.fits.runner.fit_univariate` (cached); returns (DataTree, info)."""
     from vfsynth.fits.runner import fit_univariate
 
-    fit = fit_univariate(table, model=model, seed=seed, on_event=say)
+    fit = fit_univariate(table, model=model, seed=seed, on_event=say, engine=engine)
     cfg = fit.config or {}
     return fit.dt, {
         "model": fit.model,
         "tau_prior": fit.tau_prior,
         "mu_prior": fit.mu_prior,
         "fit_id": fit.fit_id,
+        "engine": fit.engine,
         "cached": fit.cached,
         "path": str(fit.path) if fit.path else None,
         "sampler": _cfg(cfg, "sampler"),
@@ -83,6 +85,17 @@ def runner_fitter(review, table, model: str | None, seed: int, say: Callable[[st
         "seed": seed,
         "notes": list(fit.notes),
     }
+
+
+def engine_fitter(engine: str = "auto") -> Fitter | None:
+    """The default fitter with a chosen engine (``None`` for ``"auto"``: the default fitter)."""
+    if engine == "auto":
+        return None
+
+    def fitter(review, table, model, seed, say):
+        return runner_fitter(review, table, model, seed, say, engine=engine)
+
+    return fitter
 
 
 def _cfg(cfg: dict, key: str):

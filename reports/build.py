@@ -19,8 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from vfsynth.data.jsonable import to_jsonable
 from vfsynth.reports import analyses as A
 from vfsynth.reports import sof as SOF
 from vfsynth.reports.analyses import DEFAULT_SEED, AnalysisResult, Fitter, Progress
@@ -169,7 +168,7 @@ def build_report(
     html_path, md_path, js_path = _write(out, review, kf_doc, sections, len(res), seed)
     payload = {"review": review.name, "seed": seed, "run": record, "key_findings": records,
                "analyses": [s.to_dict() for s in summaries]}
-    js_path.write_text(json.dumps(_clean(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    js_path.write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     secs = time.perf_counter() - t0
     say(f"wrote {html_path} and {md_path} in {secs:.1f}s")
     return ReportResult(html_path, md_path, js_path, secs, res, records, failures)
@@ -211,23 +210,6 @@ def _write(out: Path, review, kf: Doc, sections: list[Section], n_pooled: int, s
     html_path.write_text(render_html(title, subtitle, kf, sections, footer), encoding="utf-8")
     md_path.write_text(render_markdown(title, subtitle, kf, sections, footer), encoding="utf-8")
     return html_path, md_path, out / "summary.json"
-
-
-def _clean(o):
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python, tuples -> lists."""
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (bool, np.bool_)):
-        return bool(o)
-    if isinstance(o, (int, np.integer)):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        return float(o) if np.isfinite(o) else None
-    if o is None or isinstance(o, str):
-        return o
-    return str(o)
 
 
 def _version() -> str:

@@ -29,6 +29,9 @@ def register(subparsers) -> None:
                    help="credible interval: equal-tailed (default) or highest-density")
     p.add_argument("--no-extras", action="store_true", help="skip mediation, model comparison, sensitivity and living-review sections")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
+    p.add_argument("--engine", choices=("auto", "exact", "nuts", "batched"), default="auto",
+                   help="engine of each analysis's fit: auto (default) = exact integration where the model has it, "
+                        "else NUTS")
     p.set_defaults(func=run)
 
 
@@ -57,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     review = load_data(args.data, moderators=args.moderators) if args.data else load_data(None)
     out = args.out or DEFAULT_OUT_DIR
     cmd = ("vfsynth report" + (f" --data {args.data}" if args.data else "")
-           + (f" --moderators {args.moderators}" if args.moderators else "") + (f" --out {args.out}" if args.out else ""))
+           + (f" --moderators {args.moderators}" if args.moderators else "") + (f" --out {args.out}" if args.out else "")
+           + (f" --engine {args.engine}" if args.engine != "auto" else ""))
+    from vfsynth.reports.analyses import engine_fitter
     res = build_report(
         review,
         out,
@@ -68,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         ci_kind=args.interval,
         extras=not args.no_extras,
         command=cmd,
+        fitter=engine_fitter(args.engine),
     )
     print(res.html)
     print(res.markdown)

@@ -7,6 +7,16 @@ from vfsynth.reports.html_report import Doc
 from vfsynth.reports.sections._common import safe_fig, sampler_name
 
 
+def _engine_text(info: dict) -> str:
+    """Which engine made a fit, and its run length."""
+    if info.get("engine") == "exact":
+        return (f"exact integration ({int(info.get('chains') or 0) * int(info.get('draws') or 0):,} independent draws "
+                f"for figures and LOO), seed {info.get('seed')}")
+    engine = info.get("engine") or "nuts"
+    return (f"{engine}: {sampler_name(info.get('sampler'))} {info.get('chains')}×{info.get('draws')} "
+            f"(+{info.get('tune')} tune), seed {info.get('seed')}")
+
+
 def models_section(results) -> Doc:
     d = Doc()
     d.para(
@@ -26,14 +36,13 @@ def models_section(results) -> Doc:
                 r.model,
                 getattr(tp, "spec", str(tp)) if tp is not None else "— (common effect)",
                 getattr(mp, "spec", str(mp)),
-                f"{sampler_name(i.get('sampler'))} {i.get('chains')}×{i.get('draws')} (+{i.get('tune')} tune), "
-                f"seed {i.get('seed')}",
+                _engine_text(i),
                 # Whether the fit was sampled now or reused from the store is said in the progress
                 # log, not here: the report is a function of the inputs only.
                 f"{i.get('fit_id', '')}",
             ]
         )
-    d.table(["Analysis", "Model", "tau prior", "mu prior", "Sampler", "Fit id"], rows)
+    d.table(["Analysis", "Model", "tau prior", "mu prior", "Engine", "Fit id"], rows)
     cites = {}
     for r in results:
         for key in ("tau_prior", "mu_prior"):
