@@ -176,7 +176,7 @@ def test_real_tiny_fit_matches_engine_summary(tmp_path, fit_dir):
     from vfsynth.fits.summary import summarize
 
     def tiny(review, table, model, seed, say):
-        fit = fit_univariate(table, model=model, seed=seed, draws=300, tune=300, chains=2)
+        fit = fit_univariate(table, model=model, seed=seed, draws=300, tune=300, chains=2, engine="nuts")
         tiny.fits.append(fit)
         return fit.dt, {"model": fit.model, "tau_prior": fit.tau_prior, "mu_prior": fit.mu_prior,
                         "fit_id": fit.fit_id, "cached": fit.cached, "seed": seed}
