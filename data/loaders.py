@@ -129,8 +129,9 @@ def load_data(
     suffix = p.suffix.lower()
     if suffix == ".rm5" or suffix == ".csv":
         from vfsynth.data import revman  # built by the updating helper
+        from vfsynth.data.revman_web import is_revman_web_csv
 
-        if suffix == ".rm5" or revman.is_revman_web_csv(p):
+        if suffix == ".rm5" or is_revman_web_csv(p):
             review = revman.load_revman(p)
             if moderators is not None:
                 mods = validate_moderators(

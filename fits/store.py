@@ -87,6 +87,7 @@ CODE_MODULES = (
     "vfsynth.fits.runner",
     "vfsynth.fits.settings",
     "vfsynth.fits.exact",
+    "vfsynth.fits.exact_quadrature",
     "vfsynth.fits.batched",
     "vfsynth.fits.engines",
     "vfsynth.fits.engines.exact",

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from vfsynth.fits.prior_export import PriorSet, read_priors
+from vfsynth.fits.prior_files import PriorSet, read_priors
 from vfsynth.fits.settings import DEFAULT_SEED
 
 LEVEL_QS = (0.025, 0.5, 0.975)
@@ -273,7 +273,7 @@ def update(priors, table, *, label: str | None = None, robust: float | None = No
         raise ValueError(f"method must be 'auto', 'exact' or 'mcmc', got {method!r}")
     ess = None
     if e_mu.get("unit_sd"):
-        from vfsynth.fits.prior_export import elir_ess
+        from vfsynth.fits.prior_files import elir_ess
 
         ess = float(elir_ess(mu_prior, e_mu["unit_sd"]))
     if method == "exact" and use_joint:

@@ -26,7 +26,7 @@ ERROR_CLASSES = [
     ("vfsynth.models.joint", "JointSpecError", ValueError),
     ("vfsynth.models.regression", "ModeratorError", ValueError),
     ("vfsynth.fits.sampling", "SamplerUnavailableError", ImportError),
-    ("vfsynth.fits.prior_export", "PriorFileError", ValueError),
+    ("vfsynth.fits.prior_files", "PriorFileError", ValueError),
     ("vfsynth.fits.store", "FitStoreError", Exception),
     ("vfsynth.fits.store", "StaleFitError", Exception),
     ("vfsynth.fits.store", "CorruptFitError", Exception),

@@ -20,7 +20,8 @@ import pytest
 from scipy import integrate, special, stats
 
 from vfsynth.data.effect_table import EffectTable
-from vfsynth.fits.exact import log_marginal_likelihood_given_tau, nnhm_exact
+from vfsynth.fits.exact import nnhm_exact
+from vfsynth.fits.exact_quadrature import log_marginal_likelihood_given_tau
 from vfsynth.models import priors as P
 
 Y8 = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])

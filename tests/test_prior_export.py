@@ -12,6 +12,7 @@ import xarray as xr
 from scipy import integrate, stats
 
 from vfsynth.fits import prior_export as X
+from vfsynth.fits import prior_files as PF
 from vfsynth.models import priors as P
 
 
@@ -39,7 +40,7 @@ def normal_fit():
 
 def test_normal_mu_and_gamma_tau_are_recovered(normal_fit):
     obj, mu, tau = normal_fit
-    ps = X.PriorSet(obj)
+    ps = PF.PriorSet(obj)
     e_mu, e_tau = ps.entry("mu"), ps.entry("tau")
     assert e_mu["family"] == "normal"
     assert e_mu["params"]["loc"] == pytest.approx(mu.mean(), abs=1e-12)
@@ -62,14 +63,14 @@ def test_lognormal_tau_draws_choose_lognormal():
     rng = np.random.default_rng(2)
     tau = np.exp(rng.normal(-1.2, 0.5, size=(2, 10000)))
     dt = _tree(mu=(rng.normal(size=(2, 10000)), ("chain", "draw"), None), tau=(tau, ("chain", "draw"), None))
-    e = X.PriorSet(X.export_priors(dt, {"analysis": {"measure": "SMD"}})).entry("tau")
+    e = PF.PriorSet(X.export_priors(dt, {"analysis": {"measure": "SMD"}})).entry("tau")
     assert e["family"] == "lognormal"
     assert e["params"]["m"] == pytest.approx(-1.2, abs=0.03) and e["params"]["s"] == pytest.approx(0.5, rel=0.05)
 
 
 def test_ess_of_a_normal_prior_is_unit_sd_over_sd_squared(normal_fit):
     obj, mu, _ = normal_fit
-    ps = X.PriorSet(obj)
+    ps = PF.PriorSet(obj)
     uisd = P.unit_information_sd("SMD")[0]
     sd = mu.std(ddof=1)
     assert ps.entry("mu")["ess"]["value"] == pytest.approx((uisd / sd) ** 2, rel=1e-12)
@@ -93,14 +94,14 @@ def test_elir_ess_of_a_mixture_by_independent_quadrature():
         return -(p2 / p - (p1 / p) ** 2) * p
 
     ref = integrate.quad(neg_d2, -4, 3, limit=400, points=[-0.2, 0.5])[0]
-    assert X.elir_ess(mix, 2.0) == pytest.approx(4.0 * ref, rel=1e-4)
+    assert PF.elir_ess(mix, 2.0) == pytest.approx(4.0 * ref, rel=1e-4)
     # a single-component mixture reduces to the normal formula
-    assert X.elir_ess(P.normal_mixture_mu((1.0,), (0.1,), (0.25,)), 2.0) == pytest.approx(64.0, rel=1e-4)
+    assert PF.elir_ess(P.normal_mixture_mu((1.0,), (0.1,), (0.25,)), 2.0) == pytest.approx(64.0, rel=1e-4)
 
 
 def test_robust_component_is_a_vague_normal_at_the_posterior_mean(normal_fit):
     obj, mu, _ = normal_fit
-    ps = X.PriorSet(obj)
+    ps = PF.PriorSet(obj)
     pr = ps.mu_prior(robust=0.2)
     assert pr.family == "normal-mixture"
     assert pr.params["weights"] == pytest.approx([0.8, 0.2])
@@ -113,7 +114,7 @@ def test_bimodal_mu_gets_a_mixture_that_fits_better():
     rng = np.random.default_rng(3)
     mu = np.where(rng.random((2, 10000)) < 0.3, rng.normal(-0.5, 0.2, (2, 10000)), rng.normal(0.6, 0.15, (2, 10000)))
     tau = rng.gamma(2, 0.1, (2, 10000))
-    e = X.PriorSet(X.export_priors(_tree(mu=(mu, ("chain", "draw"), None), tau=(tau, ("chain", "draw"), None)),
+    e = PF.PriorSet(X.export_priors(_tree(mu=(mu, ("chain", "draw"), None), tau=(tau, ("chain", "draw"), None)),
                                    {"analysis": {"measure": "SMD"}})).entry("mu")
     assert e["family"] == "normal-mixture"
     assert e["fit"]["candidates"]["normal-mixture"] < e["fit"]["candidates"]["normal"] / 3
@@ -141,7 +142,7 @@ def test_normal_mixture_prior_distribution_functions():
 def test_gamma_tau_prior_works_with_the_exact_engine_and_pymc():
     from vfsynth.fits.exact import nnhm_exact
 
-    g = X.gamma_tau_prior(2.0, 5.0)
+    g = PF.gamma_tau_prior(2.0, 5.0)
     x = np.array([0.0, 0.1, 0.5, 2.0])
     assert g.logpdf(x)[1:] == pytest.approx(stats.gamma(2.0, scale=0.2).logpdf(x[1:]))
     ep = nnhm_exact([0.2, 0.5, -0.1], [0.2, 0.3, 0.25], tau_prior=g, mu_prior=P.normal_mu(0, 1))
@@ -173,13 +174,13 @@ def test_joint_fit_exports_per_construct_correlations_and_mediation():
     corr = [p for p in obj["parameters"] if p["parameter"] == "correlation"][0]
     assert corr["family"] == "beta"
     assert corr["params"]["a"] == pytest.approx(4, rel=0.1) and corr["params"]["b"] == pytest.approx(2, rel=0.1)
-    ps = X.PriorSet(obj)
+    ps = PF.PriorSet(obj)
     assert ps.mu_prior("rf").params["loc"] == pytest.approx(0.2, abs=0.01)
 
 
 def test_joint_block_holds_the_conditional_moments(normal_fit):
     obj, mu, tau = normal_fit
-    j = X.PriorSet(obj).joint()
+    j = PF.PriorSet(obj).joint()
     assert len(j["tau"]) == X.JOINT_BINS and sum(j["weights"]) == pytest.approx(1.0)
     assert np.all(np.diff(j["tau"]) >= 0)
     # mu and tau were drawn independently: the conditional means scatter around the mean of mu
@@ -189,10 +190,10 @@ def test_joint_block_holds_the_conditional_moments(normal_fit):
 
 def test_file_round_trip_and_validation_names_the_bad_key(tmp_path, normal_fit):
     obj, _, _ = normal_fit
-    path = X.write_priors(obj, tmp_path / "p.json")
-    back = X.read_priors(path)
+    path = PF.write_priors(obj, tmp_path / "p.json")
+    back = PF.read_priors(path)
     assert back.obj == json.loads(path.read_text())
-    assert back.mu_prior().to_dict() == X.PriorSet(obj).mu_prior().to_dict()
+    assert back.mu_prior().to_dict() == PF.PriorSet(obj).mu_prior().to_dict()
 
     def broken(edit):
         o = copy.deepcopy(obj)
@@ -214,12 +215,12 @@ def test_file_round_trip_and_validation_names_the_bad_key(tmp_path, normal_fit):
         (lambda o: o["joint"][0]["mu_sd"].__setitem__(3, 0.0), r"joint\[0\].mu_sd\[3\]: must be > 0"),
     ]
     for edit, msg in cases:
-        with pytest.raises(X.PriorFileError, match=msg):
-            X.validate_priors(broken(edit))
+        with pytest.raises(PF.PriorFileError, match=msg):
+            PF.validate_priors(broken(edit))
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(broken(cases[2][0])))
-    with pytest.raises(X.PriorFileError, match=r"bad.json: parameters\[0\].family"):
-        X.read_priors(bad)
+    with pytest.raises(PF.PriorFileError, match=r"bad.json: parameters\[0\].family"):
+        PF.read_priors(bad)
 
 
 def test_priors_cli_export_and_show(tmp_path, capsys, fit_dir):

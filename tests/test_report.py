@@ -196,7 +196,7 @@ def test_living_section_exports_priors_and_updates(tmp_path):
     """Prior files written by the report are valid vfsynth-priors/1 files, and the
     retrospective update's early posterior matches the exact posterior of the early studies."""
     from vfsynth.fits.exact import nnhm_exact
-    from vfsynth.fits.prior_export import read_priors
+    from vfsynth.fits.prior_files import read_priors
     from vfsynth.fits.update import split_by_year
 
     review = load_csv(FIX / "bcg.csv")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vfsynth.data import load_csv, load_data, revman
+from vfsynth.data import load_csv, load_data, revman, revman_results, revman_rm5, revman_web
 from vfsynth.data import revman_pooling as rp
 from vfsynth.data.errors import DataValidationError
 
@@ -37,7 +37,7 @@ P_VALUES = ("heterogeneity p", "p(Z)", "subgroup difference p")
 
 @pytest.fixture(scope="module")
 def cd000023():
-    return revman.read_rm5(RM5)
+    return revman_rm5.read_rm5(RM5)
 
 
 @needs_shared
@@ -68,7 +68,7 @@ def test_cd000023_every_stored_result_reproduced(cd000023):
     RevMan's p-values are computed by RevMan with an approximation good to ~3e-7 absolute (the
     chi² and Z statistics themselves agree to 1e-13), so p-values are compared on the absolute
     scale only."""
-    cmp = revman.compare_with_revman(cd000023)
+    cmp = revman_results.compare_with_revman(cd000023)
     assert set(cmp["analysis"]) == {a.number for a in cd000023.analyses}
     assert np.isfinite(cmp.abs_diff).all()
     covered = {(r.analysis, r.subgroup) for r in cmp[cmp.quantity == "estimable"].itertuples()}
@@ -155,11 +155,11 @@ def test_mantel_haenszel_matches_pinned_metafor_rma_mh():
 def test_generic_and_continuous_fixture_reproduced():
     """Continuous (MD random, SMD fixed + subgroups) and GIV (log OR random, MD fixed) outcomes:
     RevMan-format file whose stored results were written by metafor (make_revman_fixtures.R)."""
-    rv = revman.read_rm5(FIXTURE)
+    rv = revman_rm5.read_rm5(FIXTURE)
     assert "déjà vu" in rv.title  # ISO-8859-1 decoded
     assert [(a.data_type, a.effect_measure, a.random) for a in rv.analyses] == [
         ("CONT", "MD", True), ("CONT", "SMD", False), ("IV", "OR", True), ("IV", "MD", False)]
-    cmp = revman.compare_with_revman(rv)
+    cmp = revman_results.compare_with_revman(rv)
     assert set(cmp.analysis) == {"1.1", "1.2", "2.1", "2.2"}
     assert {"subgroup difference chi2", "tau2", "study weight %"} <= set(cmp.quantity)
     assert cmp.abs_diff.max() <= 1e-9 and cmp.rel_diff.max() <= 1e-9
@@ -184,7 +184,7 @@ def test_fixture_schema_rows_and_direction():
 @needs_shared
 @pytest.mark.parametrize("path", WEB, ids=lambda p: p.stem)
 def test_web_csv_rows_reproduced(path):
-    rv = revman.read_revman_web_csv(path)
+    rv = revman_web.read_revman_web_csv(path)
     raw = pd.read_csv(path)
     n_stored = int(raw["Mean"].notna().sum())
     checked = 0
@@ -192,31 +192,31 @@ def test_web_csv_rows_reproduced(path):
         if not a.effect_measure:
             assert all(not math.isfinite(r.stored["EFFECT_SIZE"]) for r in a.rows), a.number
             continue
-        eff = revman._study_effects(a, a.rows, 0.95)
+        eff = revman_results._study_effects(a, a.rows, 0.95)
         for i, r in enumerate(a.rows):
             for key, ours in (("EFFECT_SIZE", eff.effect[i]), ("CI_START", eff.ci_low[i]), ("CI_END", eff.ci_high[i])):
                 s = r.stored[key]
                 if math.isfinite(s):
-                    assert abs(ours - s) <= revman.web_csv_tolerance(s), (a.number, r.study, key, s, ours)
+                    assert abs(ours - s) <= revman_web.web_csv_tolerance(s), (a.number, r.study, key, s, ours)
             checked += math.isfinite(r.stored["EFFECT_SIZE"])
         # RevMan's per-study weights are reproduced by the pooling method recorded for the analysis
         w = np.array([r.stored["WEIGHT"] for r in a.rows])
         if len(a.rows) > 1 and np.nansum(w) > 0:
             assert a.method, (a.number, a.measure_note)
-            assert np.allclose(revman.pool_analysis(a).weights, np.nan_to_num(w), atol=1e-5, rtol=0), a.number
+            assert np.allclose(revman_results.pool_analysis(a).weights, np.nan_to_num(w), atol=1e-5, rtol=0), a.number
     assert checked == n_stored  # every row with RevMan's Mean was reproduced
 
 
 @needs_shared
 def test_web_csv_measures_inferred_as_expected():
-    rv = revman.read_revman_web_csv(WEB[0])
+    rv = revman_web.read_revman_web_csv(WEB[0])
     got = {a.number: a.effect_measure for a in rv.analyses}
     assert got["1.1"] == "RR" and got["1.2"] == "MD" and got["1.3"] == "SMD" and got["7.1"] == "MD"
     # analyses with no stored result at all (zero events in every study) cannot be inferred
     assert {n for n, m in got.items() if not m} == {"2.1", "3.4", "6.4", "6.5"}
     assert all(rv.analysis(n).data_type == "DICH" for n in ("2.1", "3.4", "6.4", "6.5"))
     # a user measure overrides and is recorded
-    rv2 = revman.read_revman_web_csv(WEB[0], measure={"1.1": "OR"})
+    rv2 = revman_web.read_revman_web_csv(WEB[0], measure={"1.1": "OR"})
     a = rv2.analysis("1.1")
     assert a.effect_measure == "OR" and "given by the user" in a.measure_note and "RR" in a.measure_note
 
@@ -253,23 +253,23 @@ def test_bad_files_raise_clear_errors(tmp_path):
     bad = tmp_path / "x.rm5"
     bad.write_text("<not xml")
     with pytest.raises(DataValidationError, match="not a RevMan 5 XML file"):
-        revman.read_rm5(bad)
+        revman_rm5.read_rm5(bad)
     other = tmp_path / "y.rm5"
     other.write_text("<?xml version='1.0'?><FOO/>")
     with pytest.raises(DataValidationError, match="expected <COCHRANE_REVIEW>"):
-        revman.read_rm5(other)
+        revman_rm5.read_rm5(other)
     unknown = tmp_path / "z.rm5"
     unknown.write_text(FIXTURE.read_text(encoding="latin-1").replace('STUDY_ID="STD-Aronson-1948"', 'STUDY_ID="STD-Nobody"'),
                        encoding="latin-1")
     with pytest.raises(DataValidationError, match="STD-Nobody.*STUDY_ID|STUDY_ID.*not found"):
-        revman.read_rm5(unknown)
+        revman_rm5.read_rm5(unknown)
     web = tmp_path / "w.csv"
     web.write_text('"Analysis group","Analysis number","Study","CI start"\n1,1,"A",1\n')
     with pytest.raises(DataValidationError, match="column 'Analysis name'"):
-        revman.read_revman_web_csv(web)
+        revman_web.read_revman_web_csv(web)
     if WEB[0].exists():
         with pytest.raises(DataValidationError, match="unknown measure"):
-            revman.read_revman_web_csv(WEB[0], measure="HR")
+            revman_web.read_revman_web_csv(WEB[0], measure="HR")
     if WEB[1].exists():
         # a RevMan row the schema cannot hold is reported at its line in the RevMan file
         with pytest.raises(DataValidationError,

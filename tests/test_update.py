@@ -34,6 +34,7 @@ from scipy import stats
 
 from vfsynth.data import load_csv, load_review
 from vfsynth.fits import prior_export as X
+from vfsynth.fits import prior_files as PF
 from vfsynth.fits import update as U
 from vfsynth.fits.exact import nnhm_exact
 from vfsynth.models import priors as P
@@ -140,7 +141,7 @@ def test_round_trip_bcg_decomposes_into_parametric_and_dependence_error(bcg_seq)
     # measured dependence loss on this split (mean ~0.33 SD): recorded, and the conclusions agree
     assert 0.2 < dep["mu_mean"] < 0.5
     assert r["full"]["p_benefit"] > 0.99 and r["sequential"]["p_benefit"] > 0.99
-    mu_entry = X.PriorSet(r["exported"]).entry("mu")
+    mu_entry = PF.PriorSet(r["exported"]).entry("mu")
     assert mu_entry["fit"]["max_abs_quantile_error_sd"] <= 0.03
 
 
@@ -164,7 +165,7 @@ def test_mcmc_update_agrees_with_exact_update_within_monte_carlo_error(bcg_seq, 
     """NUTS with the exported priors (normal mixture via pm.NormalMixture, gamma tau) vs the exact
     update with the same priors: Monte-Carlo error only."""
     r, early, late = bcg_seq
-    ps = X.PriorSet(r["exported"])
+    ps = PF.PriorSet(r["exported"])
     exact = U.update(ps, late, method="exact", use_joint=False)
     mc = U.update(ps, late, method="mcmc", model="random-effects", chains=2, draws=1000, tune=700, seed=3,
                   fit_dir=fit_dir)
@@ -191,7 +192,7 @@ def test_conclusions_flag_threshold_crossings():
 
 def test_update_refuses_mismatched_scale_and_missing_years(bcg_seq, bcg):
     r, _, _ = bcg_seq
-    ps = X.PriorSet(r["exported"])
+    ps = PF.PriorSet(r["exported"])
     with pytest.raises(ValueError, match="logOR scale but the new data are SMD"):
         U.update(ps, _table([0.1, 0.2], [0.1, 0.1], measure="SMD"))
     with pytest.raises(ValueError, match="no publication year"):
@@ -202,7 +203,7 @@ def test_update_cli_json(tmp_path, capsys, bcg_seq):
     from vfsynth.reports.cli import main
 
     r, early, late = bcg_seq
-    pfile = X.write_priors(r["exported"], tmp_path / "p.json")
+    pfile = PF.write_priors(r["exported"], tmp_path / "p.json")
     import pandas as pd
 
     rows = pd.read_csv(f"{FIX}/bcg.csv")
@@ -242,7 +243,7 @@ def test_end_to_end_nuts_round_trip_on_the_bundled_review(fit_dir):
     f_early = fit_univariate(early, **kw)
     f_full = fit_univariate(t, **kw)
     obj = X.export_priors(f_early.dt, f_early.config, table=early)
-    res = U.update(X.PriorSet(obj), late, method="exact")
+    res = U.update(PF.PriorSet(obj), late, method="exact")
     assert res.method == "exact (mu|tau block)"
     full = U.summarize_draws(f_full.dt)
     ess_early = float(azs.ess(f_early.dt, var_names=["mu"], method="bulk")["mu"])

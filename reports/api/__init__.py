@@ -148,6 +148,7 @@ def export_priors(result, path=None) -> dict:
     """A fit's posterior as a ``vfsynth-priors/1`` object (written to ``path`` if given; an existing
     file is never overwritten)."""
     from vfsynth.fits import prior_export as PE
+    from vfsynth.fits import prior_files as PF
 
     if getattr(result, "exact", None) is not None:
         obj = PE.export_exact(result.exact, result.table)
@@ -157,7 +158,7 @@ def export_priors(result, path=None) -> dict:
         path = Path(path)
         if path.exists():
             raise VfsynthError(f"{path}: exists; choose a new file name (vfsynth never overwrites a file)")
-        PE.write_priors(obj, path)
+        PF.write_priors(obj, path)
     return obj
 
 

@@ -64,7 +64,7 @@ def run(args) -> int:
     import json
     from pathlib import Path
 
-    from vfsynth.data import revman
+    from vfsynth.data import revman, revman_results
     from vfsynth.reports.cli import UserInputError
 
     path = Path(args.file)
@@ -96,7 +96,7 @@ def run(args) -> int:
         mapping.to_csv(map_path, index=False)
         summary["written"] = [str(out), str(map_path)]
     if args.check:
-        cmp = revman.compare_with_revman(review)
+        cmp = revman_results.compare_with_revman(review)
         if len(cmp):
             worst = cmp.groupby("quantity")[["abs_diff", "rel_diff"]].max()
             summary["check"] = {q: {"max_abs_diff": float(r.abs_diff), "max_rel_diff": float(r.rel_diff)}

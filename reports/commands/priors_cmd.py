@@ -89,6 +89,7 @@ def _export(args) -> int:
     from pathlib import Path
 
     from vfsynth.fits import prior_export as X
+    from vfsynth.fits import prior_files as PF
     from vfsynth.fits import store
     from vfsynth.reports.cli import UserInputError
 
@@ -107,8 +108,8 @@ def _export(args) -> int:
     cfg = dict(config) | {"fit_id": store.fit_id(config)}
     obj = X.export_priors(dt, cfg, table=table, robust=args.robust, power_alpha=args.power_alpha,
                           allow_mixture=not args.no_mixture)
-    X.write_priors(obj, Path(args.output))
-    _print_summary(obj, X.PriorSet(obj))
+    PF.write_priors(obj, Path(args.output))
+    _print_summary(obj, PF.PriorSet(obj))
     print(f"\nwrote {args.output}")
     return 0
 
@@ -116,7 +117,7 @@ def _export(args) -> int:
 def _show(args) -> int:
     import json
 
-    from vfsynth.fits import prior_export as X
+    from vfsynth.fits import prior_files as X
 
     ps = X.read_priors(args.file)
     if args.json:

@@ -57,7 +57,7 @@ def run(args) -> int:
 
     from vfsynth.data import load_data
     from vfsynth.data.errors import VfsynthError
-    from vfsynth.fits import prior_export as X
+    from vfsynth.fits import prior_files as X
     from vfsynth.fits import update as U
     from vfsynth.reports.cli import UserInputError
 

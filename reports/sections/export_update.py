@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 def export_update_part(d: Doc, review, results, say, out_dir: Path | None) -> str:
     """Prior files for the next update and the look-back update (part 2 of the section)."""
     pe, up = optional_module("vfsynth.fits.prior_export"), optional_module("vfsynth.fits.update")
-    if pe is None or up is None:
+    pf = optional_module("vfsynth.fits.prior_files")
+    if pe is None or pf is None or up is None:
         d.callout("warn", "Prior export / update not available in this build",
                   text="vfsynth.fits.prior_export / vfsynth.fits.update are not installed.")
         return "hook"
@@ -29,13 +30,13 @@ def export_update_part(d: Doc, review, results, say, out_dir: Path | None) -> st
     for r in results:
         if r.summary is None or r.dt is None:
             continue
-        row, failure = attempt(f"prior export of {r.label}", lambda r=r: _export_row(pe, review, r, out_dir))
+        row, failure = attempt(f"prior export of {r.label}", lambda r=r: _export_row(pe, pf, review, r, out_dir))
         if failure is None:
             exp_rows.append(row)
         else:
             status = "warn"
             notes.append(f"{r.label}: export failed ({failure.text})")
-        row, failure = attempt(f"retrospective update of {r.label}", lambda r=r: _update_row(pe, up, r))
+        row, failure = attempt(f"retrospective update of {r.label}", lambda r=r: _update_row(pe, pf, up, r))
         if failure is None:
             upd_rows.append(row)
         else:
@@ -70,7 +71,7 @@ def _prior_text(entry: dict) -> str:
     return f"{fam}({inner})"
 
 
-def _export_row(pe, review, r: AnalysisResult, out_dir: Path | None) -> list:
+def _export_row(pe, pf, review, r: AnalysisResult, out_dir: Path | None) -> list:
     """Export ``r``'s posterior as a prior file (written under ``out_dir/priors``); its table row."""
     t = r.table
     tp, mp = r.info.get("tau_prior"), r.info.get("mu_prior")
@@ -85,7 +86,7 @@ def _export_row(pe, review, r: AnalysisResult, out_dir: Path | None) -> list:
     fname = f"priors/{r.slug}.json"
     if out_dir is not None:
         (Path(out_dir) / "priors").mkdir(parents=True, exist_ok=True)
-        pe.write_priors(obj, Path(out_dir) / fname)
+        pf.write_priors(obj, Path(out_dir) / fname)
     mu = next(p for p in obj["parameters"] if p["parameter"] == "mu")
     tau = next((p for p in obj["parameters"] if p["parameter"] == "tau"), None)
     ess = (mu.get("ess") or {}).get("value")
@@ -93,7 +94,7 @@ def _export_row(pe, review, r: AnalysisResult, out_dir: Path | None) -> list:
                      "" if ess is None else f"{ess:.0f}", fname]
 
 
-def _update_row(pe, up, r: AnalysisResult) -> list:
+def _update_row(pe, pf, up, r: AnalysisResult) -> list:
     """Look-back update of ``r``: early studies exported as a prior, updated with the later ones."""
     t = r.table
     tp, mp = r.info.get("tau_prior"), r.info.get("mu_prior")
@@ -103,7 +104,7 @@ def _update_row(pe, up, r: AnalysisResult) -> list:
     if isinstance(tp, str) or isinstance(mp, str) or tp is None or mp is None:
         raise ValueError("needs the fit's Prior objects")
     prior_file = pe.export_exact(nnhm_exact(early, tau_prior=tp, mu_prior=mp), early)
-    u = up.update(pe.PriorSet(prior_file), late, method="exact")
+    u = up.update(pf.PriorSet(prior_file), late, method="exact")
     changed = ", ".join(u.changed) or "none"
     allq = nnhm_exact(t, tau_prior=tp, mu_prior=mp)
     aq = allq.mu_quantiles([0.025, 0.5, 0.975])
