@@ -31,7 +31,7 @@ from typing import Any
 from vfsynth.data.errors import DataValidationError, VfsynthError
 
 __all__ = [
-    "DataValidationError", "EffectTable", "FitSettings", "Review", "VfsynthError", "compare", "export_priors",
+    "DataValidationError", "EffectTable", "FitSettings", "Review", "VfsynthError", "average", "compare", "export_priors",
     "fit", "load_csv", "load_data", "load_review", "models", "plot_forest", "priors", "summarize",
 ]
 
@@ -142,6 +142,23 @@ def compare(data, outcome: str | None = None, timepoint: str = "post", *, models
     chosen = tuple(models) if models is not None else tuple(m for m in DEFAULT_MODELS if m != "joint")
     return compare_models(data, outcome, timepoint, models=chosen, engine=engine, tau_prior=tau_prior,
                           mu_prior=mu_prior, **kwargs)
+
+
+def average(data, outcome: str | None = None, timepoint: str = "post", *, ensemble: str = "nnhm4",
+            tau_prior=None, mu_prior=None, prior_prob=None, level: float = 0.95):
+    """Bayesian model averaging with inclusion Bayes factors (:func:`vfsynth.fits.averaging.average_table`).
+
+    Returns an :class:`~vfsynth.fits.averaging.AveragedPosterior`: ``.model_frame()`` (prior and
+    posterior model probabilities), ``.inclusion_frame()`` (inclusion Bayes factors),
+    ``.summary_frame()`` (averaged mu and tau, marginal and conditional), ``.p_benefit``.
+    """
+    from vfsynth.fits.averaging import average_table
+    from vfsynth.fits.runner import resolve_table
+
+    if not isinstance(data, _review_types()):
+        data = load_review(data)
+    return average_table(resolve_table(data, outcome, timepoint), tau_prior, mu_prior, ensemble,
+                         prior_prob=prior_prob, level=level)
 
 
 def export_priors(result, path=None) -> dict:
