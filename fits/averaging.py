@@ -171,6 +171,10 @@ class AveragedPosterior:
         Posterior model probabilities, in the order of ``members``.
     analysis : dict
         Outcome, time point, measure, k, priors.
+    level : float
+        Credible level of the intervals.
+    features : tuple of str
+        Member attributes whose inclusion Bayes factors are reported.
     """
 
     ensemble: str
@@ -178,6 +182,7 @@ class AveragedPosterior:
     post_prob: np.ndarray
     analysis: dict = field(default_factory=dict)
     level: float = 0.95
+    features: tuple[str, ...] = ("effect", "heterogeneity", "bias")
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -185,15 +190,15 @@ class AveragedPosterior:
         return np.array([m.prior_prob for m in self.members])
 
     def inclusion_bf(self, feature: str) -> float:
-        """Inclusion Bayes factor of ``"effect"``, ``"heterogeneity"`` or ``"bias"``."""
-        has = [getattr(m, feature) for m in self.members]
+        """Inclusion Bayes factor of a feature (``"effect"``, ``"heterogeneity"``, ``"bias"``, ...)."""
+        has = [getattr(m, feature, False) for m in self.members]
         return inclusion_bayes_factor(self.post_prob, self.prior_prob, has)
 
     def inclusion(self) -> dict[str, dict[str, float]]:
         """Per feature: prior and posterior inclusion probability and the inclusion BF."""
         out = {}
-        for feat in ("effect", "heterogeneity", "bias"):
-            has = np.array([getattr(m, feat) for m in self.members])
+        for feat in self.features:
+            has = np.array([getattr(m, feat, False) for m in self.members])
             if has.all() or not has.any():
                 continue
             out[feat] = {"prior_prob": float(self.prior_prob[has].sum()), "post_prob": float(self.post_prob[has].sum()),

@@ -134,12 +134,11 @@ def gls_pieces(data: ThreeLevelData, tau1_sq, tau2_sq, offset=None):
     X = data.X
     m = data.m
     inv_d = 1.0 / (data.v[None, :] + t2[:, None])  # (G, n)
-    G = inv_d.shape[0]
+    onehot = np.zeros((data.n, m))
+    onehot[np.arange(data.n), data.cluster] = 1.0
 
     def per_cluster(a):  # sum over estimates within each study: (G, n) -> (G, m)
-        out = np.zeros((G, m))
-        np.add.at(out.T, data.cluster, a.T)
-        return out
+        return a @ onehot
 
     s1 = per_cluster(inv_d)  # sum_j 1/d
     c = 1.0 + t1[:, None] * s1

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate
 
 from vfsynth.fits.averaging import AveragingError, average_models
 from vfsynth.models.priors import parse_prior
