@@ -255,6 +255,20 @@ class AveragedPosterior:
         self._cache[key] = out
         return dict(out)
 
+    def cdf(self, which: str, x, conditional: bool = False, left: bool = False) -> np.ndarray:
+        """Averaged posterior CDF of ``"mu"`` or ``"tau"`` at ``x``; ``left=True`` gives the left
+        limit :math:`P(\\cdot < x)` (they differ at 0 by the mass of the models without the feature)."""
+        x = np.atleast_1d(np.asarray(x, float))
+        parts = self._parts(which, conditional)
+        wsum = sum(w for w, _ in parts)
+        out = np.zeros(x.shape)
+        for w, ep in parts:
+            if ep is None:
+                out += w * ((x > 0.0) if left else (x >= 0.0))
+            else:
+                out += w * np.asarray(ep.mu_cdf(x) if which == "mu" else ep.tau_cdf(x), float)
+        return out / wsum
+
     @property
     def p_benefit(self) -> float:
         """:math:`P(\\mu > 0 \\mid y)` averaged over all models (mu = 0 models contribute 0)."""
