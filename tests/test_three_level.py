@@ -73,10 +73,13 @@ _V7 = np.array([0.04, 0.05, 0.03, 0.06, 0.02, 0.05, 0.04])
 _C7 = ["a", "a", "b", "b", "b", "c", "c"]
 
 
-def _dense_log_ml(tau1_on: bool, tau2_on: bool, mu_sd: float, n: int = 120) -> float:
+_X7 = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0])  # an estimate-level moderator
+
+
+def _dense_log_ml(tau1_on: bool, tau2_on: bool, mu_sd: float, n: int = 120, slope_sd: float = 0.0) -> float:
     """log p(y | M) by tensor Gauss–Legendre over (tau1, tau2) in [0, 3]^2 (half-normal(0.5) priors)
-    of the dense marginal density N(y; 0, V + mu_sd^2 11'): mu integrated by Gaussian marginalisation,
-    no Sherman–Morrison."""
+    of the dense marginal density N(y; 0, V + mu_sd^2 11' + slope_sd^2 x x'): the coefficients
+    integrated by Gaussian marginalisation, no Sherman–Morrison."""
     x, w = np.polynomial.legendre.leggauss(n)
     t, wt = 1.5 * (x + 1.0), 1.5 * w
     pt = 2.0 * stats.norm.pdf(t, 0.0, 0.5)
@@ -86,7 +89,7 @@ def _dense_log_ml(tau1_on: bool, tau2_on: bool, mu_sd: float, n: int = 120) -> f
     W = np.outer(g1[1], g2[1]).ravel()
     same = np.equal.outer(_C7, _C7).astype(float)
     cov = (np.diag(_V7)[None] + T2.ravel()[:, None, None] ** 2 * np.eye(7)[None] + T1.ravel()[:, None, None] ** 2
-           * same[None] + mu_sd**2)
+           * same[None] + mu_sd**2 + slope_sd**2 * np.outer(_X7, _X7)[None])
     _, logdet = np.linalg.slogdet(cov)
     quad = np.einsum("i,gij,j->g", _Y7, np.linalg.inv(cov), _Y7)
     logpdf = -0.5 * (7 * np.log(2 * np.pi) + logdet + quad)
@@ -106,6 +109,18 @@ def test_three_level_marginal_likelihood_equals_dense_integration(tau1_on, tau2_
     # 1e-6: the quadrature's documented accuracy (trapezoid ends, O(1e-8) flat region below tau_lo)
     assert got.log_marginal_likelihood == pytest.approx(_dense_log_ml(tau1_on, tau2_on, 1.0 if effect else 0.0),
                                                         abs=1e-6)
+
+
+@pytest.mark.parametrize("effect", [True, False])
+def test_three_level_with_moderator_equals_dense_integration(effect):
+    from vfsynth.fits.three_level_exact import three_level_exact
+    from vfsynth.models.priors import parse_prior
+
+    tp = parse_prior("half-normal:0.5", target="tau")
+    d = three_level_data(_Y7, _V7, _C7, {"x": _X7})
+    got = three_level_exact(d, tp, tp, parse_prior("normal:0,1", target="mu") if effect else None, slope_sd=0.5)
+    assert got.log_marginal_likelihood == pytest.approx(_dense_log_ml(True, True, 1.0 if effect else 0.0,
+                                                                      slope_sd=0.5), abs=1e-6)
 
 
 def test_three_level_ensemble_on_konstantopoulos():
