@@ -190,3 +190,21 @@ def test_flat_mu_prior_and_bad_prior_probabilities_are_refused():
         average_models(Y, SE, tau_prior, parse_prior("normal:0,1", target="mu"), prior_prob=(0.5, 0.5, 0.5, 0.5))
     with pytest.raises(AveragingError, match="unknown ensemble"):
         average_models(Y, SE, tau_prior, parse_prior("normal:0,1", target="mu"), ensemble="nope")
+
+
+def test_cli_average_json_and_errors(capsys, tmp_path):
+    import json
+
+    from vfsynth.reports.cli import main
+
+    csv = tmp_path / "r.csv"
+    rows = ["study,year,outcome,timepoint,measure,estimate,se"]
+    rows += [f"S{i},{2000 + i},anx,post,SMD,{y},{s}" for i, (y, s) in enumerate(zip(Y, SE, strict=True))]
+    csv.write_text("\n".join(rows) + "\n")
+    assert main(["average", "--data", str(csv), "--outcome", "anx", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    res = average_models(Y, SE, parse_prior("half-normal:0.5", target="tau"), parse_prior("normal:0,1", target="mu"))
+    assert out["command"] == "average" and out["analysis"]["k"] == len(Y)
+    assert out["inclusion"]["effect"]["bf"] == pytest.approx(res.inclusion_bf("effect"), rel=1e-12)
+    assert main(["average", "--data", str(csv), "--outcome", "nope"]) == 2
+    assert "unknown outcome 'nope'" in capsys.readouterr().err
