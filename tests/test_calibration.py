@@ -18,14 +18,14 @@ import pytest
 from vfsynth.fits.calibration import CALIBRATORS, CalibrationRun, SBCSettings, checks, summarise
 
 
-def _toy(n_rep, seed, s: SBCSettings, shrink=1.0):
+def _toy(n_rep, seed, s: SBCSettings, shrink=1.0, name="toy"):
     """mu ~ N(0, 1), y ~ N(mu, 1): posterior N(y/2, 1/2), drawn exactly (``shrink`` < 1 breaks it)."""
     rng = np.random.default_rng(seed)
     mu = rng.standard_normal(n_rep)
     y = mu + rng.standard_normal(n_rep)
     draws = y[:, None] / 2 + shrink * np.sqrt(0.5) * rng.standard_normal((n_rep, s.draws))
     r, L = checks.ranks(draws[..., None], mu[:, None], s.thin)
-    return CalibrationRun("toy", ["mu"], r, L, checks.covered95(draws[..., None], mu[:, None]),
+    return CalibrationRun(name, ["mu"], r, L, checks.covered95(draws[..., None], mu[:, None]),
                           np.zeros(n_rep, int), 0.0, seed, "exact draws", {"k": 1})
 
 
@@ -58,7 +58,7 @@ def test_calibrate_command_writes_table_and_histograms(tmp_path, monkeypatch, ca
     assert rc == 0, capsys.readouterr()
     assert {p.name for p in out.iterdir()} == {"calibration.csv", "calibration.json", "sbc_toy.png"}
     doc = json.loads((out / "calibration.json").read_text())
-    assert doc["format"] == "vfsynth-calibration/1" and doc["seed"] == 5
+    assert doc["format"] == "vfsynth-calibration/1" and doc["models"]["toy"]["seed"] == 5
     counts = doc["models"]["toy"]["rank_counts"]["mu"]
     assert len(counts) == 10 and sum(counts) == 1000
     import pandas as pd
@@ -66,6 +66,16 @@ def test_calibrate_command_writes_table_and_histograms(tmp_path, monkeypatch, ca
     row = pd.read_csv(out / "calibration.csv").iloc[0]
     assert row["model"] == "toy" and row["replicates"] == 1000 and row["L"] == 19 and bool(row["passed"])
     assert (out / "sbc_toy.png").read_bytes()[:4] == b"\x89PNG"
+    # a second model into the same folder: the first is kept, Holm is redone over both
+    monkeypatch.setitem(CALIBRATORS, "toy-narrow", lambda n, seed, s: _toy(n, seed, s, shrink=0.7, name="toy-narrow"))
+    rc = main(["calibrate", "--model", "toy-narrow", "--replicates", "1000", "--draws", "200", "--out", str(out)])
+    assert rc == 1
+    table = pd.read_csv(out / "calibration.csv").set_index("model")
+    assert table.loc["toy", "passed"] and not table.loc["toy-narrow", "passed"]
+    # Holm with two rows: the larger p-value is max(2 * smaller, itself)
+    assert table.loc["toy", "chi2_p_holm"] == pytest.approx(table.loc["toy", "chi2_p"], rel=1e-5)
+    assert table.loc["toy-narrow", "chi2_p_holm"] == pytest.approx(2 * table.loc["toy-narrow", "chi2_p"], rel=1e-5)
+    assert (out / "sbc_toy-narrow.png").exists()
 
 
 def test_calibrate_command_refuses_bad_options(tmp_path):

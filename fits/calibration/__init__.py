@@ -160,10 +160,15 @@ def calibrate(models, n_rep: int, seed: int, settings: SBCSettings | None = None
     return runs
 
 
-def summarise(runs: list[CalibrationRun], settings: SBCSettings | None = None) -> list[dict[str, Any]]:
-    """One row per (model, quantity): chi-square p (raw, Holm), coverage, divergences, verdict."""
+def summarise(runs: list[CalibrationRun], settings: SBCSettings | None = None, *,
+              more_rows=()) -> list[dict[str, Any]]:
+    """One row per (model, quantity): chi-square p (raw, Holm), coverage, divergences, verdict.
+
+    ``more_rows`` (rows of models calibrated earlier, e.g. read back from a
+    ``calibration.json``) join the Holm adjustment and the returned table.
+    """
     s = settings or SBCSettings()
-    rows = []
+    rows = [dict(r) for r in more_rows]
     for run in runs:
         pv = checks.rank_uniformity(run.ranks, run.L, s.bins)
         n_div = int(run.divergences.sum())
