@@ -4,7 +4,7 @@ For each model, ``n_rep`` reviews are simulated from the model's generative PyMC
 with the *shipped* default priors (:mod:`vfsynth.fits.calibration.designs`), each is
 fitted by vectorised NUTS (:mod:`vfsynth.fits.calibration.samplers`: the batched engine
 for the common-effect, random-effects and t models; the jaxified generative graph for the
-others), and the ranks of the true values, the 95% interval coverage and the divergent
+binomial–normal model and meta-regression), and the ranks of the true values, the 95% interval coverage and the divergent
 transitions are recorded (:mod:`vfsynth.fits.calibration.checks`; Talts et al. 2018,
 arXiv:1804.06788; Modrák et al. 2023, *Bayesian Analysis*).
 
@@ -112,12 +112,6 @@ def _generative(kind: str) -> Calibrator:
             priors = designs.default_priors("SMD")
             qs, data_names = [("intercept", ()), ("beta", (0,)), ("tau", ())], ["y"]
             labels, extra = ["intercept", "beta[x]", "tau"], {"beta_sd": float(spec.beta_sd)}
-        elif kind == "selection":
-            obj = table = designs.smd_table(12)
-            priors = designs.default_priors("SMD")
-            qs = [("mu", ()), ("tau", ()), ("omega", (1,)), ("omega", (2,)), ("omega", (3,))]
-            data_names, labels = ["y"], ["mu", "tau", "omega[2]", "omega[3]", "omega[4]"]
-            extra = {"cutpoints": list(spec.cutpoints)}
         else:  # pragma: no cover - registry below lists the kinds
             raise ValueError(kind)
         model = spec.generative(obj, priors)
@@ -136,7 +130,6 @@ register_calibration("random-effects", _marginal("random-effects"))
 register_calibration("t", _marginal("t", nu=4.0))
 register_calibration("binomial-normal", _generative("binomial-normal"))
 register_calibration("meta-regression", _generative("meta-regression"))
-register_calibration("selection", _generative("selection"))
 
 
 def calibrate(models, n_rep: int, seed: int, settings: SBCSettings | None = None, progress=None) -> list[CalibrationRun]:

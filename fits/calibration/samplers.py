@@ -5,8 +5,7 @@
   likelihood in JAX via ``array_ops("jax")``, registry priors tabulated on a grid), one
   batch row per simulated review.
 * :func:`run_generative` — models without a (batched) marginal form in the engine:
-  binomial–normal (study effects and baselines explicit), meta-regression and the
-  selection model. The spec's own generative PyMC graph is turned into one JAX log
+  binomial–normal (study effects and baselines explicit) and meta-regression. The spec's own generative PyMC graph is turned into one JAX log
   density of (parameters, data) (:func:`pymc.sampling.jax.get_jaxified_graph`) and BlackJAX
   NUTS with Stan-style window adaptation (Hoffman & Gelman 2014) runs it for every
   replicate, ``jax.lax.map`` on a CPU (lanes in lock-step waste work there) and ``jax.vmap``

@@ -23,7 +23,7 @@ redone over all rows, so models can be calibrated one at a time (--model none: j
 combine). Exit status 0 when every model passes, 1 when one fails.
 """
 
-MODELS = ("common-effect", "random-effects", "t", "binomial-normal", "meta-regression", "selection")
+MODELS = ("common-effect", "random-effects", "t", "binomial-normal", "meta-regression")
 
 
 def register(subparsers) -> None:
