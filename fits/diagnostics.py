@@ -7,7 +7,9 @@ Checks (ArviZ 1.x, :mod:`arviz_stats`):
 * bulk- and tail-ESS >= 100 per chain (same paper, section 4);
 * no divergent transitions (Betancourt 2017, arXiv:1701.02434);
 * no transitions that hit the maximum tree depth (an efficiency, not validity, warning);
-* E-BFMI >= 0.3 in every chain (Betancourt 2016, arXiv:1604.00695).
+* E-BFMI >= 0.3 in every chain (Betancourt 2016, arXiv:1604.00695);
+* every scalar's posterior SD reliable: relative MCSE of the SD and agreement of the
+  chains' SDs (:mod:`vfsynth.fits.sd_check`).
 
 Problems produce exactly ONE :class:`FitWarning` per fit, listing per-chain divergence
 and tree-depth counts (the way CmdStanPy's ``diagnose`` reports them).
@@ -24,6 +26,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from vfsynth.fits.sd_check import sd_problems, sd_reliability
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +156,8 @@ def diagnose(dt, *, max_treedepth: int = 10, var_names: Sequence[str] | None = N
         problems.append(f"{sum(td_chain)} transitions hit max tree depth {max_treedepth}")
     if ebfmi and ebfmi_min < EBFMI_MIN:
         problems.append(f"E-BFMI {ebfmi_min:.2f} < {EBFMI_MIN}")
+    sd_info = sd_reliability(dt, names)
+    problems.extend(sd_problems(sd_info))
     return {
         "max_rhat": float(max_rhat),
         "worst": worst,
@@ -166,6 +172,7 @@ def diagnose(dt, *, max_treedepth: int = 10, var_names: Sequence[str] | None = N
         "ebfmi_min": float(ebfmi_min),
         "chains": chains,
         "n_draws": draws,
+        "sd_reliability": sd_info,
         "problems": problems,
         "passed": not problems,
     }

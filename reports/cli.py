@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "update_cmd",
     "import_cmd",
     "average_cmd",
+    "calibrate_cmd",
 )
 
 
