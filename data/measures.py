@@ -147,11 +147,14 @@ def log_risk_ratio(events_t, n_t, events_c, n_c, add: float = 0.5):
     return _scalar(np.log(a / n1) - np.log(c / n2)), _scalar(1 / a - 1 / n1 + 1 / c - 1 / n2)
 
 
-def risk_difference(events_t, n_t, events_c, n_c):
+def risk_difference(events_t, n_t, events_c, n_c, add: float = 0.5):
     r"""Risk difference and its large-sample variance (metafor ``escalc("RD")``, ``vtype="LS"``):
-    :math:`p_1 - p_2`, :math:`v = p_1(1-p_1)/n_1 + p_2(1-p_2)/n_2`. No continuity correction:
-    metafor 3.8 applies ``add`` to RD only on request (``to="all"``), the RD is finite anyway."""
+    :math:`p_1 - p_2`, :math:`v = p_1(1-p_1)/n_1 + p_2(1-p_2)/n_2`, with ``add`` added to the
+    four cells of a table with a zero cell first (metafor's default ``to="only0"`` covers RD
+    too; RevMan does not correct RD, so its RD of such a table differs slightly)."""
     a, n1, c, n2 = (np.asarray(x, dtype=float) for x in (events_t, n_t, events_c, n_c))
+    (a, b, c, d), _ = _add_if_zero((a, n1 - a, c, n2 - c), add)
+    n1, n2 = a + b, c + d
     p1, p2 = a / n1, c / n2
     return _scalar(p1 - p2), _scalar(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
 
@@ -191,13 +194,14 @@ def logit_proportion(events, n, add: float = 0.5):
     return _scalar(np.log(x / y)), _scalar(1 / x + 1 / y)
 
 
-def raw_proportion(events, n):
+def raw_proportion(events, n, add: float = 0.5):
     r"""Single-arm proportion (metafor ``escalc("PR")``, ``vtype="LS"``): :math:`p = x/n`,
-    :math:`v = p(1-p)/n`. No correction: metafor adds to PR cells only with ``to="all"``; a
-    proportion of 0 or 1 has variance 0 and is reported not estimable by the caller."""
+    :math:`v = p(1-p)/n`, with ``add`` added to both cells when one is zero (metafor's default,
+    so a proportion of 0 or 1 keeps a positive variance)."""
     x, n = np.asarray(events, dtype=float), np.asarray(n, dtype=float)
-    p = x / n
-    return _scalar(p), _scalar(p * (1 - p) / n)
+    (x, y), _ = _add_if_zero((x, n - x), add)
+    p = x / (x + y)
+    return _scalar(p), _scalar(p * (1 - p) / (x + y))
 
 
 def fisher_z(r, n):

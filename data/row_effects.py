@@ -78,7 +78,7 @@ def row_effect(row: pd.Series | dict, smd_variance: str = "metafor") -> RowEffec
         if measure in ("logRR", "RR", "RD"):
             if measure == "RD":
                 est, var = ms.risk_difference(et, nt, ec, nc)
-                how = "risk difference from 2x2 counts"
+                how = "risk difference from 2x2 counts" + (" (0.5 added to each cell: a cell is zero)" if zero else "")
                 out = "RD"
             else:
                 est, var = ms.log_risk_ratio(et, nt, ec, nc)
@@ -102,7 +102,8 @@ def row_effect(row: pd.Series | dict, smd_variance: str = "metafor") -> RowEffec
     if form == "single":
         if measure == "PR":
             est, var = ms.raw_proportion(row["events_t"], row["n_t"])
-            how = "proportion from one arm"
+            zero = row["events_t"] in (0, row["n_t"])
+            how = "proportion from one arm" + (" (0.5 added to both cells: one is zero)" if zero else "")
         else:
             est, var = ms.logit_proportion(row["events_t"], row["n_t"])
             zero = row["events_t"] in (0, row["n_t"])

@@ -133,8 +133,6 @@ def check_form(row: dict, raw: dict, measure: str, given, unparseable, bad) -> N
         events_ok((("events_t", "n_t"),))
         if given("n_t") and row["n_t"] == 0:
             reasons.append("arm with n = 0 (n_t)")
-        elif measure == "PR" and given("events_t") and given("n_t") and row["events_t"] in (0, row["n_t"]):
-            reasons.append("proportion of 0 or 1 has no sampling variance (PR); use PLO")
     elif form == "estimate":
         _check_estimate(row, raw, measure, given, unparseable, bad)
     # A re-validated frame (Review(name, rows)) carries the computed reasons in this column;
