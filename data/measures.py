@@ -80,6 +80,7 @@ GIV_SCALES: dict[str, str] = {
     "loghr": "log-ratio",
     "logirr": "log-ratio",
     "logrom": "log-ratio",
+    "logratio": "log-ratio",
     "rd": "RD",
     "fisherz": "fisher-z",
     "zcor": "fisher-z",

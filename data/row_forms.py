@@ -73,6 +73,8 @@ def check_form(row: dict, raw: dict, measure: str, given, unparseable, bad) -> N
         bad("n_total", f"sample size must be at least 2, got {row['n_total']:g}")
 
     def need(cols, what) -> None:
+        if user_reason:  # a row already marked not estimable may lack numbers
+            return
         for col in cols:
             if not given(col) and not unparseable(col):
                 bad(col, f"required for {what} but missing")
