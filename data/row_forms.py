@@ -5,7 +5,7 @@ Called by :mod:`vfsynth.data.validate` for each row, after the cells are parsed.
 *cannot give an effect* is not a problem: it is kept with the reason in ``row["not_estimable"]``
 and left out of pooling, as RevMan lists "not estimable" studies (Deeks & Higgins 2010,
 "Statistical algorithms in Review Manager 5": zero-total arms, no events in either arm for
-OR/RR, SD = 0). The user can also mark a row with a reason of their own (column
+OR/RR/IRR, SD = 0). The user can also mark a row with a reason of their own (column
 ``not_estimable``, e.g. ``not reported``); such a row needs no data form.
 
 Forms: ``continuous`` (arm means/SDs), ``binary`` (2×2 counts), ``rate`` (events over
@@ -148,18 +148,15 @@ def _problem_counts(row: dict) -> bool:
 
 
 def _binary_reasons(row: dict, measure: str) -> list[str]:
-    """RevMan's not-estimable 2×2 tables: an empty arm; for OR/RR no events, or only events, in
-    both arms (the ratio is 0/0); RD stays estimable then (it is 0)."""
+    """RevMan's not-estimable 2×2 tables: an empty arm; for OR/RR no events in either arm (the
+    table says nothing about a ratio). RD stays estimable then (it is 0), and so does a table
+    with every participant an event in both arms: RevMan Web reports RR 1.00 (0.91 to 1.10)
+    for 20/20 vs 20/20 (CD010861 analysis 6.2), the 0.5-corrected table metafor gives too."""
     empty = [c for c in ("n_t", "n_c") if row[c] == 0]
     if empty:
         return [f"arm with n = 0 ({', '.join(empty)})"]
-    if measure == "RD":
-        return []
-    et, nt, ec, nc = row["events_t"], row["n_t"], row["events_c"], row["n_c"]
-    if et == 0 and ec == 0:
+    if measure != "RD" and row["events_t"] == 0 and row["events_c"] == 0:
         return ["no events in either arm"]
-    if et == nt and ec == nc:
-        return ["every participant had the event in both arms"]
     return []
 
 

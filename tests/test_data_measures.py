@@ -29,7 +29,7 @@ def test_measure_equals_metafor(name):
     review = load_csv(FIX / case["file"])
     table = review.effects(case["outcome"])
     assert table.measure == case["measure"]
-    # rows metafor drops (drop00) are exactly the rows vfsynth lists as not estimable
+    # rows with no events in either arm (yi set to NA in R) are exactly the rows listed not estimable
     assert [e["study"] for e in review.not_estimable()] == case["not_estimable"]
     assert [e["study"] for e in table.meta["not_estimable"]] == case["not_estimable"]
     keep = [s not in case["not_estimable"] for s in case["study"]]

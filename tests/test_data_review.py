@@ -228,7 +228,7 @@ def test_flipping_higher_is_better_negates_estimates(tmp_path, specs):
     b = load_csv(_write(tmp_path / "b.csv", [_row(i, s, False) for i, s in enumerate(specs)]))
     for outcome, tp in a.analyses():
         if a.not_estimable() and any(e["outcome"] == outcome for e in a.not_estimable()):
-            # since issue 14 a 2x2 table with no events (or only events) in both arms is not
+            # since issue 14 a 2x2 table with no events in either arm is not
             # estimable (RevMan); turned round it is the same kind of table
             assert [e["study"] for e in b.not_estimable() if e["outcome"] == outcome] == [
                 e["study"] for e in a.not_estimable() if e["outcome"] == outcome]

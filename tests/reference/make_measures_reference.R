@@ -2,8 +2,9 @@
 # Run from the repository root:   Rscript tests/reference/make_measures_reference.R
 # Writes tests/fixtures/measures/<dataset>.csv (metadat data in the vfsynth input schema) and
 # tests/reference/metafor_measures.json (escalc yi/vi and rma FE/DL/REML of each CSV's rows).
-# The datasets are ones no other test uses. OR/RR/IRR use drop00 = TRUE: a table with no events
-# (or only events) in both arms is "not estimable" in vfsynth as in RevMan, and left out of pooling.
+# The datasets are ones no other test uses. For OR/RR/IRR a table with no events in either arm is
+# "not estimable" in vfsynth as in RevMan (yi set to NA here, left out of pooling); a table with
+# only events in both arms stays estimable, 0.5-corrected, as in RevMan and metafor's escalc.
 suppressMessages(library(metafor))
 suppressMessages(library(metadat))
 suppressMessages(library(jsonlite))
@@ -67,9 +68,10 @@ for (nm in c("lee2004", "collins1985b")) {
     f <- frame(d$study, paste0("events_", tolower(m)), meas, paste0("metadat dat.", nm),
                n_t = d$n1i, events_t = d$ai, n_c = d$n2i, events_c = d$ci)
     write_fixture(paste0(nm, "_", tolower(m)), f)
-    es <- escalc(measure = m, ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = d, drop00 = (m != "RD"))
+    es <- escalc(measure = m, ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = d)
+    if (m != "RD") es$yi[d$ai == 0 & d$ci == 0] <- NA
     add_case(paste0(nm, "_", m), paste0(nm, "_", tolower(m), ".csv"), f$outcome[1], meas, es, f$study,
-             sprintf("escalc('%s', ai, n1i, ci, n2i, data=dat.%s%s)", m, nm, if (m != "RD") ", drop00=TRUE" else ""))
+             sprintf("escalc('%s', ai, n1i, ci, n2i, data=dat.%s)%s", m, nm, if (m != "RD") "; yi <- NA where ai = ci = 0" else ""))
   }
 }
 
@@ -80,9 +82,10 @@ for (nm in c("hart1999", "nielweise2008")) {
   f <- frame(lab, "events_rate", "logIRR", paste0("metadat dat.", nm),
              events_t = d$x1i, time_t = d$t1i, events_c = d$x2i, time_c = d$t2i)
   write_fixture(nm, f)
-  es <- escalc(measure = "IRR", x1i = x1i, t1i = t1i, x2i = x2i, t2i = t2i, data = d, drop00 = TRUE)
+  es <- escalc(measure = "IRR", x1i = x1i, t1i = t1i, x2i = x2i, t2i = t2i, data = d)
+  es$yi[d$x1i == 0 & d$x2i == 0] <- NA
   add_case(paste0(nm, "_IRR"), paste0(nm, ".csv"), "events_rate", "logIRR", es, lab,
-           sprintf("escalc('IRR', x1i, t1i, x2i, t2i, data=dat.%s, drop00=TRUE)", nm))
+           sprintf("escalc('IRR', x1i, t1i, x2i, t2i, data=dat.%s); yi <- NA where x1i = x2i = 0", nm))
 }
 
 # ---- PLO and PR: Pritz (1997) Bell's palsy recovery proportions (dat.pritz1997) ----
@@ -115,22 +118,24 @@ write_fixture("raudenbush1985", f)
 es <- data.frame(yi = d$yi, vi = d$vi)
 add_case("raudenbush1985_GIV", "raudenbush1985.csv", "iq", "GIV", es, lab, "yi, vi of dat.raudenbush1985 as given")
 
-# ---- zero cells (made up, not a dataset): add = 1/2 to = "only0", and drop00 -> not estimable ----
+# ---- zero cells (made up, not a dataset): add = 1/2 to = "only0"; no events in either arm -> not estimable ----
 zc <- data.frame(study = c("zero_t", "zero_c", "double_zero", "all_events", "none"), ai = c(0, 3, 0, 10, 4),
                  n1i = c(10, 12, 9, 10, 15), ci = c(2, 0, 0, 11, 5), n2i = c(11, 12, 8, 11, 14))
 for (m in c("RR", "RD", "OR")) {
   meas <- c(RR = "logRR", RD = "RD", OR = "logOR")[[m]]
   f <- frame(zc$study, paste0("zero_", tolower(m)), meas, "made up", n_t = zc$n1i, events_t = zc$ai, n_c = zc$n2i, events_c = zc$ci)
   write_fixture(paste0("zero_cells_", tolower(m)), f)
-  es <- escalc(measure = m, ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = zc, drop00 = (m != "RD"))
+  es <- escalc(measure = m, ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = zc)
+  if (m != "RD") es$yi[zc$ai == 0 & zc$ci == 0] <- NA
   add_case(paste0("zero_cells_", m), paste0("zero_cells_", tolower(m), ".csv"), f$outcome[1], meas, es, f$study,
-           sprintf("escalc('%s', ai=c(0,3,0,10,4), n1i=c(10,12,9,10,15), ci=c(2,0,0,11,5), n2i=c(11,12,8,11,14)%s)", m, if (m != "RD") ", drop00=TRUE" else ""))
+           sprintf("escalc('%s', ai=c(0,3,0,10,4), n1i=c(10,12,9,10,15), ci=c(2,0,0,11,5), n2i=c(11,12,8,11,14))%s", m, if (m != "RD") "; yi <- NA where ai = ci = 0" else ""))
 }
 zr <- data.frame(study = c("zero_t", "double_zero", "none"), x1i = c(0, 0, 7), t1i = c(120, 80, 300.5), x2i = c(4, 0, 12), t2i = c(110, 95, 280))
 f <- frame(zr$study, "zero_rate", "logIRR", "made up", events_t = zr$x1i, time_t = zr$t1i, events_c = zr$x2i, time_c = zr$t2i)
 write_fixture("zero_cells_irr", f)
-es <- escalc(measure = "IRR", x1i = x1i, t1i = t1i, x2i = x2i, t2i = t2i, data = zr, drop00 = TRUE)
-add_case("zero_cells_IRR", "zero_cells_irr.csv", "zero_rate", "logIRR", es, f$study, "escalc('IRR', x1i=c(0,0,7), t1i=c(120,80,300.5), x2i=c(4,0,12), t2i=c(110,95,280), drop00=TRUE)")
+es <- escalc(measure = "IRR", x1i = x1i, t1i = t1i, x2i = x2i, t2i = t2i, data = zr)
+es$yi[zr$x1i == 0 & zr$x2i == 0] <- NA
+add_case("zero_cells_IRR", "zero_cells_irr.csv", "zero_rate", "logIRR", es, f$study, "escalc('IRR', x1i=c(0,0,7), t1i=c(120,80,300.5), x2i=c(4,0,12), t2i=c(110,95,280)); yi <- NA where x1i = x2i = 0")
 zp <- data.frame(study = c("none_recovered", "all_recovered", "some"), xi = c(0, 12, 5), ni = c(10, 12, 20))
 for (m in c("PLO", "PR")) {
   f <- frame(zp$study, paste0("zero_", tolower(m)), m, "made up", n_t = zp$ni, events_t = zp$xi)
