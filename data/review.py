@@ -217,6 +217,7 @@ class Review:
                 "inclusion": self.meta.get("inclusion"),
                 "converted": int(sum(e.measure != measure for e in effs)),
                 "not_estimable": excluded,
+                "direction": _direction(sel, self.rows.attrs.get("direction_not_stated")),
                 **({"scale": scales[0]} if scales else {}),
             },
             **(count_cols or {}),
@@ -290,3 +291,14 @@ def not_estimable_rows(rows: pd.DataFrame) -> list[dict]:
          "line": int(r["line"]), "reason": r["not_estimable"]}
         for _, r in bad.iterrows()
     ]
+
+
+def _direction(sel: pd.DataFrame, unstated) -> dict:
+    """Which way the analysis's rows count: ``higher_is_better`` per row and whether the file
+    said so (``stated``: ``None`` where the frame came without that record)."""
+    hib = sorted({bool(v) for v in sel["higher_is_better"]})
+    stated = None
+    if unstated is not None:
+        gone = set(unstated)
+        stated = not any(int(line) in gone for line in sel["line"])
+    return {"higher_is_better": hib[0] if len(hib) == 1 else "mixed", "stated": stated}

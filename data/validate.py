@@ -90,7 +90,10 @@ def validate_frame(frame: pd.DataFrame, path: str | None = None) -> pd.DataFrame
         (lines[i] if lines is not None else i + 2, [_cell_text(v) for v in values])
         for i, values in enumerate(frame[cols].itertuples(index=False, name=None))
     ]
-    return _validate_records(header, records, path)
+    out = _validate_records(header, records, path)
+    if "direction_not_stated" in frame.attrs:  # a loaded review's rows: keep what the file said
+        out.attrs["direction_not_stated"] = list(frame.attrs["direction_not_stated"])
+    return out
 
 
 def _cell_text(value: object) -> str:
@@ -134,6 +137,7 @@ def _validate_records(
         problems.append(Problem(None, None, None, "the file has a header but no data rows"))
 
     rows: list[dict] = []
+    unstated: list[int] = []  # lines whose direction is the default, not the file's
     first_line: dict[tuple[str, str, str], int] = {}
     for line, cells in records:
         if len(cells) > len(header):
@@ -149,6 +153,8 @@ def _validate_records(
                 )
         raw = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header)}
         row, row_problems = _validate_row(line, raw, has_timepoint="timepoint" in header)
+        if _blank(raw.get("higher_is_better", "")):
+            unstated.append(line)
         problems += row_problems
         key = (row["study"], row["outcome"], row["timepoint"])
         if row["study"] and row["outcome"] and row["timepoint"]:
@@ -172,6 +178,8 @@ def _validate_records(
     for col in schema.NUMERIC_COLUMNS:
         frame[col] = frame[col].astype(float)
     frame["higher_is_better"] = frame["higher_is_better"].astype(bool)
+    # attrs, not a column: the rows (and so every content hash) stay as they were
+    frame.attrs["direction_not_stated"] = unstated
     return frame
 
 

@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             "k": table.k,
             "not_estimable": excluded,
             "converted": table.meta.get("converted", 0),
+            "direction": table.meta.get("direction"),
             **({"scale": table.meta["scale"]} if table.meta.get("scale") else {}),
             **{name: _method_dict(res) for name, res in fits.items()},
             "studies": [
@@ -264,6 +265,13 @@ def _print_text(out: dict, math) -> None:
             f"  {a['outcome']:<34} {a['timepoint']:<13} {a['measure']:<6} {a['k']:>3}  {' '.join(cells)} "
             f"{a['dl']['tau2']:8.3f} {a['dl']['i2']:6.1f} {a['reml']['tau2']:9.3f} {a['reml']['i2']:8.1f}"
         )
+        d = a.get("direction") or {}
+        if a["measure"] in ("logOR", "logRR", "RD", "logIRR") and d:
+            way = {True: "events are good (higher_is_better=true)", False: "events are bad (higher_is_better=false)"}.get(
+                d["higher_is_better"], "rows differ in higher_is_better")
+            said = "as the file states" if d["stated"] else "NOT STATED in the file: the default, check it"
+            print(f"  {'':<34} {'':<13} direction: {way}, {said}; DL estimate favours "
+                  f"{'intervention' if a['dl']['estimate'] > 0 else 'control'}")
         if a.get("converted"):
             print(f"  {'':<34} {'':<13} {a['converted']} row(s) converted between SMD and log OR (Chinn 2000)")
     if out.get("not_estimable"):
