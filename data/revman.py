@@ -37,13 +37,15 @@ measure, method, random, studies, schema measure, direction and why) is
 :func:`outcome_mapping`'s table and ``DataFrame.attrs["revman_mapping"]`` of
 :func:`read_revman`'s result; ``vfsynth import`` writes it next to the CSV.
 
-Schema measures: dichotomous rows become binary arm rows (``events/n``; the RevMan measure, e.g.
-RR with MH random effects, is recorded in the mapping — vfsynth's models work on log odds
-ratios); continuous rows become arm rows with measure ``SMD`` or ``MD`` as RevMan analysed them;
-generic inverse-variance rows become estimate rows for MD/SMD (identity scale) or OR (log
-scale, schema measure ``logOR``). Other GIV measures (RR, HR, RD, …) have no schema measure:
-those analyses are listed in the mapping with ``importable = False`` and the reason, and their
-rows are not emitted (the CLI prints them).
+Schema measures keep RevMan's own (issue 14): dichotomous rows become binary arm rows with
+measure ``logRR`` (RevMan RR), ``logOR`` (OR; Peto OR too, pooled as the Woolf log OR) or ``RD``;
+continuous rows become arm rows with ``SMD``, ``MD`` or ``ROM`` (RevMan RoM); generic
+inverse-variance rows become estimate rows: MD/SMD/RD on the identity scale, OR/RR/IRR/RoM on the
+log scale (``logOR``/``logRR``/``logIRR``/``ROM``), HR as ``GIV`` with ``scale = logHR``, and an
+unlabelled RevMan Web "GIV" as ``GIV`` without a scale (no default mu prior: the file does not
+say what it measures). O − E / variance outcomes are listed with ``importable = False`` and how
+to enter them (log HR = (O − E)/V, se = 1/√V, as GIV rows). Rows RevMan marks not estimable get
+``not_estimable = "RevMan: not estimable"`` and are kept, listed and left out of pooling.
 
 Direction (``higher_is_better``): RevMan 5 stores the forest-plot labels; ``GRAPH_LABEL_1`` is the
 left side (lower values). If it names the experimental group (``GROUP_LABEL_1``) or says
