@@ -61,3 +61,21 @@ def test_not_estimable_rows_in_text_and_json(tmp_path, capsys):
     pa = next(a for a in out["analyses"] if a["outcome"] == "p")
     assert pa["k"] == 0 and pa["dl"] is None and pa["not_estimable"][0]["reason"] == "not reported"
     assert [e["study"] for e in out["not_estimable"]] == ["B", "D"]
+
+
+def test_report_data_section_lists_not_estimable_rows_and_direction(tmp_path):
+    from types import SimpleNamespace
+
+    from vfsynth.data import load_csv
+    from vfsynth.reports.sections.data import data_section
+
+    p = tmp_path / "r.csv"
+    p.write_text(
+        "study,outcome,measure,n_t,events_t,n_c,events_c\n"
+        "A,o,logRR,20,3,20,6\nB,o,logRR,15,0,14,0\nC,o,logRR,30,9,31,12\n"
+    )
+    review = load_csv(p)
+    t = review.effects("o")
+    md = "\n".join(data_section(review, [SimpleNamespace(table=t, label="o")], []).md)
+    assert "Not estimable (1 row(s)" in md and "| B | 3 | no events in either arm |" in md
+    assert "Direction not stated in the data" in md
