@@ -76,11 +76,11 @@ def _direction_and_not_estimable(d: Doc, t) -> None:
         text = {True: "events are counted as good (higher_is_better = true)",
                 False: "events are counted as bad (higher_is_better = false); effects are turned round so that "
                        "positive favours the intervention"}.get(hib, "rows differ in higher_is_better")
+        # A stated direction is already in each row's "How derived"; only the default is flagged
+        # (which also keeps reports of files that state it, such as the bundled one, as they were).
         if way.get("stated") is False:
             d.callout("warn", "Direction not stated in the data",
                       text=f"{text}: this is the default, not the file's; check which way the events count.")
-        else:
-            d.para(f"Direction: {text}.")
     ne = t.meta.get("not_estimable") or []
     if ne:
         d.para(f"Not estimable ({len(ne)} row(s): kept, listed, left out of this analysis's pooling, as RevMan does):")
