@@ -66,3 +66,14 @@ def test_display_scales(measure, shown, model, value):
     assert display_scale(measure) == shown
     assert to_display_scale(measure, model) == pytest.approx(value)
     assert to_model_scale(measure, value) == pytest.approx(model)
+
+
+def test_fit_text_shows_ratio_quantiles_and_direction():
+    from vfsynth.reports.commands.fit_cmd import _measure_lines
+
+    mu = {"median": np.log(0.6), "q2.5": np.log(0.4), "q97.5": np.log(0.9)}
+    lines = _measure_lines({"analysis": {"measure": "logRR"}, "mu": mu,
+                            "direction": {"higher_is_better": True, "stated": False}})
+    assert lines[0] == "  mu as RR: median 0.600 (95% CrI 0.400 to 0.900)"
+    assert "NOT STATED" in lines[1] and "favours the intervention" in lines[1]
+    assert _measure_lines({"analysis": {"measure": "SMD"}, "mu": mu}) == []
