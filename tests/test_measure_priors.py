@@ -77,3 +77,14 @@ def test_fit_text_shows_ratio_quantiles_and_direction():
     assert lines[0] == "  mu as RR: median 0.600 (95% CrI 0.400 to 0.900)"
     assert "NOT STATED" in lines[1] and "favours the intervention" in lines[1]
     assert _measure_lines({"analysis": {"measure": "SMD"}, "mu": mu}) == []
+
+
+def test_fit_text_gives_the_source_direction_when_events_are_bad():
+    """RevMan's RR of a bad event is exp(-mu) of the benefit scale: median 1/1.25, CrI swapped."""
+    from vfsynth.reports.commands.fit_cmd import _measure_lines
+
+    mu = {"median": np.log(1.25), "q2.5": np.log(1.1), "q97.5": np.log(2.0)}
+    lines = _measure_lines({"analysis": {"measure": "logRR"}, "mu": mu,
+                            "direction": {"higher_is_better": False, "stated": True}})
+    assert lines[1].endswith("median 0.800 (95% CrI 0.500 to 0.909)")
+    assert "RR < 1 favours the intervention" in lines[1] and "stated in the data" in lines[2]

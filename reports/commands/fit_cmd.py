@@ -252,6 +252,13 @@ def _measure_lines(s: dict) -> list[str]:
         q = [float(to_display(m, s["mu"][k])) for k in ("median", "q2.5", "q97.5")]
         out.append(f"  mu as {info.display}: median {q[0]:.3f} (95% CrI {q[1]:.3f} to {q[2]:.3f})")
     d = s.get("direction")
+    if d and d.get("higher_is_better") is False and info is not None and info.contrast and m != "SMD":
+        # the benefit scale turned the rows round; the source (e.g. RevMan's RR of a bad event) reads
+        # the other way: minus mu, whose quantiles are minus mu's, swapped
+        q = [float(to_display(m, -s["mu"][k])) for k in ("median", "q97.5", "q2.5")]
+        below = {"exp": "< 1", "identity": "< 0"}.get(info.transform, "lower")
+        out.append(f"  mu as {info.display} in the data's own direction (events counted as bad; {info.display} "
+                   f"{below} favours the intervention): median {q[0]:.3f} (95% CrI {q[1]:.3f} to {q[2]:.3f})")
     if d and info is not None and info.contrast:
         way = {True: "higher_is_better = true", False: "higher_is_better = false"}.get(d["higher_is_better"], "mixed higher_is_better")
         said = "stated in the data" if d["stated"] else "NOT STATED in the data (default): check it"
