@@ -19,7 +19,7 @@ import pandas as pd
 from vfsynth.data import effects as es
 from vfsynth.data import schema
 from vfsynth.data.effect_table import EffectTable
-from vfsynth.data.errors import DataRequestError, UnknownAnalysisError
+from vfsynth.data.errors import DataRequestError, NoEstimableRowsError, UnknownAnalysisError
 from vfsynth.data.row_effects import RowEffect, row_effect  # noqa: F401  (public here since v1)
 
 
@@ -152,7 +152,7 @@ class Review:
         if "not_estimable" in sel.columns:
             sel = sel[sel["not_estimable"].fillna("") == ""]
         if sel.empty:
-            raise DataRequestError(
+            raise NoEstimableRowsError(
                 f"{outcome}/{timepoint}: no estimable row ("
                 + "; ".join(f"{e['study']} (line {e['line']}): {e['reason']}" for e in excluded)
                 + ")"

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.inclusion:
         review = review.restrict(args.inclusion.split(","))
 
-    from vfsynth.data.errors import DataRequestError
+    from vfsynth.data.errors import NoEstimableRowsError
 
     analyses = []
     not_estimable = review.not_estimable()
@@ -75,9 +75,7 @@ def run(args: argparse.Namespace) -> int:
         ]
         try:
             table = review.effects(outcome, timepoint, smd_variance=args.smd_variance)
-        except DataRequestError as exc:
-            if not excluded:
-                raise
+        except NoEstimableRowsError as exc:
             # every row not estimable: the analysis is listed, not pooled (as RevMan does)
             analyses.append({"outcome": outcome, "timepoint": timepoint, "measure": None, "k": 0,
                              "common": None, "dl": None, "reml": None, "studies": [],
