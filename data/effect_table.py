@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-MEASURES_ON_MODEL_SCALE = ("SMD", "logOR", "MD")
+from vfsynth.data.measures import MEASURES
+
+MEASURES_ON_MODEL_SCALE = tuple(MEASURES)
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,10 @@ class EffectTable:
     ----------
     outcome, timepoint : str
         Outcome and time-point names as in the input CSV.
-    measure : {"SMD", "logOR", "MD"}
-        Scale of ``estimate``. Odds ratios are always carried as log odds ratios.
+    measure : str
+        Scale of ``estimate``, a key of :data:`vfsynth.data.measures.MEASURES` (``SMD``, ``MD``,
+        ``logOR``, ``logRR``, ``RD``, ``ROM``, ``logIRR``, ``PLO``, ``PR``, ``ZCOR``, ``COR``,
+        ``GIV``). Ratios are always carried on the log scale.
     study : tuple of str
         Study labels, unique within the table.
     estimate, se : ndarray of float

@@ -49,6 +49,11 @@ class DataRequestError(VfsynthError, ValueError):
     """
 
 
+class NoEstimableRowsError(DataRequestError):
+    """Every row of the analysis is not estimable (listed with reasons): RevMan shows such an
+    analysis without a pooled result, and so do vfsynth's tables."""
+
+
 class UnknownAnalysisError(VfsynthError, KeyError):
     """No rows for the requested outcome x time point (or RevMan analysis).
 

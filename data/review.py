@@ -19,75 +19,8 @@ import pandas as pd
 from vfsynth.data import effects as es
 from vfsynth.data import schema
 from vfsynth.data.effect_table import EffectTable
-from vfsynth.data.errors import DataRequestError, UnknownAnalysisError
-
-
-@dataclass(frozen=True)
-class RowEffect:
-    """One row turned into an effect on the benefit scale (before measure harmonisation)."""
-
-    measure: str  # "SMD", "logOR" or "MD"
-    estimate: float
-    variance: float
-    derivation: str
-    counts: (
-        tuple[float, float, float, float] | None
-    )  # benefit-oriented (events_t, n_t, events_c, n_c)
-
-
-def row_effect(row: pd.Series | dict, smd_variance: str = "metafor") -> RowEffect:
-    r"""Compute one row's effect and variance on the benefit scale.
-
-    * continuous arms: Hedges' *g* (:func:`~vfsynth.data.effects.hedges_g`) or the raw MD;
-      negated when ``higher_is_better`` is false;
-    * binary arms: log OR (:func:`~vfsynth.data.effects.log_odds_ratio`) on benefit-oriented
-      counts (``events -> n - events`` when ``higher_is_better`` is false, which negates the
-      log OR exactly and keeps the 2×2 table for exact likelihoods);
-    * estimates: as given (``OR`` -> log OR), SE from the CI where no SE is given
-      (:func:`~vfsynth.data.effects.se_from_ci`, log scale for OR); negated when
-      ``higher_is_better`` is false.
-    """
-    form = row["form"]
-    hib = bool(row["higher_is_better"])
-    sign = 1.0 if hib else -1.0
-    flip = "" if hib else "; sign flipped (higher_is_better=false)"
-    measure = row["measure"] or None
-    if form == "continuous":
-        args = (row["n_t"], row["mean_t"], row["sd_t"], row["n_c"], row["mean_c"], row["sd_c"])
-        if measure == "MD":
-            est, var = es.mean_difference(*args)
-            return RowEffect("MD", sign * est, var, "mean difference from arms" + flip, None)
-        est, var = es.hedges_g(*args, variance=smd_variance)
-        return RowEffect(
-            "SMD", sign * est, var, f"hedges_g from arms ({smd_variance} variance){flip}", None
-        )
-    if form == "binary":
-        et, nt, ec, nc = row["events_t"], row["n_t"], row["events_c"], row["n_c"]
-        if not hib:
-            et, ec = nt - et, nc - ec
-        est, var = es.log_odds_ratio(et, nt, ec, nc)
-        zero = min(et, nt - et, ec, nc - ec) == 0
-        how = "log OR from 2x2 counts" + (
-            " (0.5 added to each cell: a cell is zero)" if zero else ""
-        )
-        if not hib:
-            how += "; events counted as n - events (higher_is_better=false)"
-        return RowEffect("logOR", float(est), float(var), how, (et, nt, ec, nc))
-    if form == "estimate":
-        est = float(row["estimate"])
-        if measure == "OR":
-            est = math.log(est)
-        out_measure = "logOR" if measure in ("OR", "logOR") else measure
-        if not math.isnan(row["se"]):
-            se = float(row["se"])
-            how = "estimate with reported se"
-        else:
-            se = es.se_from_ci(row["ci_low"], row["ci_high"], log=(measure == "OR"))
-            how = "se_from_ci" + (" (log scale)" if measure == "OR" else "")
-        if measure == "OR":
-            how = "log of reported OR; " + how
-        return RowEffect(out_measure, sign * est, se**2, how + flip, None)
-    raise ValueError(f"row on line {row['line']} has no single data form")
+from vfsynth.data.errors import DataRequestError, NoEstimableRowsError, UnknownAnalysisError
+from vfsynth.data.row_effects import RowEffect, row_effect  # noqa: F401  (public here since v1)
 
 
 @dataclass(frozen=True)
@@ -215,12 +148,25 @@ class Review:
             raise UnknownAnalysisError(
                 f"no rows for outcome {outcome!r} at time point {timepoint!r}; available: {self.analyses()}"
             )
+        excluded = not_estimable_rows(sel)
+        if "not_estimable" in sel.columns:
+            sel = sel[sel["not_estimable"].fillna("") == ""]
+        if sel.empty:
+            raise NoEstimableRowsError(
+                f"{outcome}/{timepoint}: no estimable row ("
+                + "; ".join(f"{e['study']} (line {e['line']}): {e['reason']}" for e in excluded)
+                + ")"
+            )
         effs = [row_effect(r, smd_variance) for _, r in sel.iterrows()]
         counts = Counter(e.measure for e in effs)
-        if "MD" in counts and len(counts) > 1:
+        if set(counts) - {"SMD", "logOR"} and len(counts) > 1:
             raise DataRequestError(
-                f"{outcome}/{timepoint}: cannot mix MD with {sorted(set(counts) - {'MD'})} rows"
+                f"{outcome}/{timepoint}: cannot mix measures {sorted(counts)} in one analysis "
+                "(only SMD and log OR convert into each other, by Chinn 2000)"
             )
+        scales = sorted({str(r["scale"]) for _, r in sel.iterrows() if r.get("scale")})
+        if "GIV" in counts and len(scales) > 1:
+            raise DataRequestError(f"{outcome}/{timepoint}: GIV rows on different scales {scales}")
         top = max(counts.values())
         measure = next(e.measure for e in effs if counts[e.measure] == top)
         est, se, deriv = [], [], []
@@ -270,9 +216,16 @@ class Review:
                 "lines": [int(x) for x in sel["line"]],
                 "inclusion": self.meta.get("inclusion"),
                 "converted": int(sum(e.measure != measure for e in effs)),
+                "not_estimable": excluded,
+                "direction": _direction(sel, self.rows.attrs.get("direction_not_stated")),
+                **({"scale": scales[0]} if scales else {}),
             },
             **(count_cols or {}),
         )
+
+    def not_estimable(self) -> list[dict]:
+        """Every row left out of pooling: outcome, time point, study, file line and reason."""
+        return not_estimable_rows(self.rows)
 
     def completeness(self) -> pd.DataFrame:
         """Per outcome × time point: studies with arm data, with a reported effect, with nothing.
@@ -325,3 +278,27 @@ class Review:
         if self.moderators is not None:
             h.update(self.moderators.to_csv().encode())
         return h.hexdigest()
+
+
+def not_estimable_rows(rows: pd.DataFrame) -> list[dict]:
+    """The rows of ``rows`` that cannot give an effect, with their reasons (RevMan's "not
+    estimable" studies: kept, listed, left out of pooling). See :mod:`vfsynth.data.row_forms`."""
+    if "not_estimable" not in rows.columns:
+        return []
+    bad = rows[rows["not_estimable"].fillna("") != ""]
+    return [
+        {"outcome": r["outcome"], "timepoint": r["timepoint"], "study": r["study"],
+         "line": int(r["line"]), "reason": r["not_estimable"]}
+        for _, r in bad.iterrows()
+    ]
+
+
+def _direction(sel: pd.DataFrame, unstated) -> dict:
+    """Which way the analysis's rows count: ``higher_is_better`` per row and whether the file
+    said so (``stated``: ``None`` where the frame came without that record)."""
+    hib = sorted({bool(v) for v in sel["higher_is_better"]})
+    stated = None
+    if unstated is not None:
+        gone = set(unstated)
+        stated = not any(int(line) in gone for line in sel["line"])
+    return {"higher_is_better": hib[0] if len(hib) == 1 else "mixed", "stated": stated}

@@ -37,13 +37,15 @@ measure, method, random, studies, schema measure, direction and why) is
 :func:`outcome_mapping`'s table and ``DataFrame.attrs["revman_mapping"]`` of
 :func:`read_revman`'s result; ``vfsynth import`` writes it next to the CSV.
 
-Schema measures: dichotomous rows become binary arm rows (``events/n``; the RevMan measure, e.g.
-RR with MH random effects, is recorded in the mapping — vfsynth's models work on log odds
-ratios); continuous rows become arm rows with measure ``SMD`` or ``MD`` as RevMan analysed them;
-generic inverse-variance rows become estimate rows for MD/SMD (identity scale) or OR (log
-scale, schema measure ``logOR``). Other GIV measures (RR, HR, RD, …) have no schema measure:
-those analyses are listed in the mapping with ``importable = False`` and the reason, and their
-rows are not emitted (the CLI prints them).
+Schema measures keep RevMan's own (issue 14): dichotomous rows become binary arm rows with
+measure ``logRR`` (RevMan RR), ``logOR`` (OR; Peto OR too, pooled as the Woolf log OR) or ``RD``;
+continuous rows become arm rows with ``SMD``, ``MD`` or ``ROM`` (RevMan RoM); generic
+inverse-variance rows become estimate rows: MD/SMD/RD on the identity scale, OR/RR/IRR/RoM on the
+log scale (``logOR``/``logRR``/``logIRR``/``ROM``), HR as ``GIV`` with ``scale = logHR``, and an
+unlabelled RevMan Web "GIV" as ``GIV`` without a scale (no default mu prior: the file does not
+say what it measures). O − E / variance outcomes are listed with ``importable = False`` and how
+to enter them (log HR = (O − E)/V, se = 1/√V, as GIV rows). Rows RevMan marks not estimable get
+``not_estimable = "RevMan: not estimable"`` and are kept, listed and left out of pooling.
 
 Direction (``higher_is_better``): RevMan 5 stores the forest-plot labels; ``GRAPH_LABEL_1`` is the
 left side (lower values). If it names the experimental group (``GROUP_LABEL_1``) or says
@@ -113,31 +115,44 @@ def _direction(a: RevManAnalysis, override) -> tuple[bool, str]:
     return True, "direction not recorded in the file: assumed higher is better (pass higher_is_better to change)"
 
 
+#: RevMan dichotomous measures -> schema measures (RevMan's own scale kept; issue 14). Peto's
+#: one-step OR has no arm-level schema measure of its own: its rows are pooled as Woolf log ORs.
+_DICH_MEASURES = {"RR": "logRR", "OR": "logOR", "RD": "RD", "PETO_OR": "logOR", "": "logOR"}
+#: RevMan generic inverse-variance measures on the log scale -> (schema measure, GIV scale label).
+_GIV_RATIO = {"OR": ("logOR", ""), "RR": ("logRR", ""), "IRR": ("logIRR", ""), "RoM": ("ROM", ""),
+              "ROM": ("ROM", ""), "HR": ("GIV", "logHR"), "PETO_OR": ("logOR", ""), "GIV-ratio": ("GIV", "log-ratio")}
+
+
 def _schema_measure(a: RevManAnalysis) -> tuple[str | None, str]:
     m = a.effect_measure
     if a.data_type == "DICH":
-        if m in ("RR", "OR", "RD", "PETO_OR"):
+        if m in _DICH_MEASURES:
             model = {True: "random effects", False: "fixed effect", None: "model unknown"}[a.random]
-            return "logOR", f"binary arms (RevMan {m}, {a.method or 'method unknown'}, {model})"
-        if m == "":
-            return "logOR", "binary arms (RevMan effect measure unknown)"
+            peto = "; Peto OR pooled as the Woolf log OR" if m == "PETO_OR" else ""
+            return _DICH_MEASURES[m], f"binary arms (RevMan {m or 'effect measure unknown'}, {a.method or 'method unknown'}, {model}){peto}"
         return None, f"dichotomous measure {m!r} not supported"
     if a.data_type == "CONT":
         if m in ("MD", "SMD"):
             return m, f"continuous arms (RevMan {m})"
+        if m in ("RoM", "ROM"):
+            return "ROM", "continuous arms (RevMan ratio of means, log scale)"
         if m == "":
             return None, (f"continuous analysis whose effect measure is unknown (no RevMan result to infer it "
                           f"from): pass --measure {a.number}=MD or {a.number}=SMD")
-        return None, f"continuous measure {m!r} (e.g. ratio of means) not supported by the schema"
+        return None, f"continuous measure {m!r} not supported by the schema"
     if a.data_type == "IV":
         ratio = a.log_data or m == "GIV-ratio" or m in RATIO_EFFECT_MEASURES
-        if m in ("MD", "SMD") and not ratio:
+        if m in ("MD", "SMD", "RD") and not ratio:
             return m, f"estimate + SE (RevMan generic inverse variance, {m})"
-        if m == "GIV":
-            return "MD", "estimate + SE (RevMan Web generic inverse variance on the identity scale; assumed MD)"
-        if m == "OR" and ratio:
-            return "logOR", "log odds ratio + SE (RevMan generic inverse variance)"
-        return None, f"generic inverse-variance measure {m or 'unknown'!r}: the schema has SMD, MD and (log) OR only"
+        if m == "GIV" and not ratio:
+            return "GIV", ("estimate + SE (RevMan generic inverse variance; the file does not say what it measures: "
+                           "scale unlabelled, give priors or a scale)")
+        if ratio and m in _GIV_RATIO:
+            return _GIV_RATIO[m][0], f"log {m} + SE (RevMan generic inverse variance)"
+        return None, f"generic inverse-variance measure {m or 'unknown'!r} not supported by the schema"
+    if a.data_type in ("OE", "O_E", "IPD"):
+        return None, (f"RevMan {a.data_type} outcome (O - E and variance): the file's rows are not read "
+                      "by the importer; enter log HR = (O - E)/V with se = 1/sqrt(V) as GIV rows, scale logHR")
     return None, f"RevMan data type {a.data_type or 'unknown'!r} not supported (O-E / IPD / unknown measure)"
 
 
@@ -224,6 +239,10 @@ def to_schema(review: RevManReview, *, timepoint: str = "post", higher_is_better
                            higher_is_better=hib, note=note,
                            source=f"{src}, analysis {a.number}" + (f".{r.subgroup}" if r.subgroup else ""))
                 rec.update(_row_values(a, r, smeasure))
+                if a.data_type == "IV" and _GIV_RATIO.get(a.effect_measure, ("", ""))[1]:
+                    rec["scale"] = _GIV_RATIO[a.effect_measure][1]
+                if not r.estimable:
+                    rec["not_estimable"] = "RevMan: not estimable"
                 if r.line is not None:
                     rec["revman_line"] = r.line
                 out.append(rec)
@@ -235,6 +254,12 @@ def to_schema(review: RevManReview, *, timepoint: str = "post", higher_is_better
     df.attrs["revman_mapping"] = mapping
     df.attrs["revman_source"] = str(review.path)
     return df
+
+
+def written_columns(df: pd.DataFrame) -> list[str]:
+    """The schema columns of :func:`to_schema`'s frame, plus ``scale`` / ``not_estimable`` where
+    an analysis uses them (a GIV scale label, RevMan's "not estimable" rows)."""
+    return list(SCHEMA_COLUMNS) + [c for c in ("scale", "not_estimable") if c in df.columns]
 
 
 def read_revman(path: str | Path, measure: str | dict | None = None, *, timepoint: str = "post",
@@ -272,7 +297,7 @@ def load_revman(path: str | Path, measure: str | dict | None = None, *, timepoin
     df = read_revman(path, measure=measure, timepoint=timepoint, higher_is_better=higher_is_better)
     mapping = df.attrs["revman_mapping"]
     buf = io.StringIO()
-    df[list(SCHEMA_COLUMNS)].to_csv(buf, index=False)
+    df[written_columns(df)].to_csv(buf, index=False)
     try:
         rows = validate_data(buf.getvalue(), str(path))
     except DataValidationError as exc:

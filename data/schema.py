@@ -39,7 +39,10 @@ COLUMNS: tuple[str, ...] = (
 )
 #: Optional extra columns: a free-text note (how a number was derived) and the total number
 #: analysed for estimate rows that report no per-arm sizes (used for n_total / unit-information).
-OPTIONAL_COLUMNS: tuple[str, ...] = ("note", "n_total")
+#: ``time_t``/``time_c`` (person-time for incidence-rate rows), ``scale`` (what a GIV estimate
+#: measures, e.g. ``logHR``; picks its default priors) and ``not_estimable`` (a reason: the row is
+#: kept, listed and left out of pooling, as RevMan's "not estimable" studies).
+OPTIONAL_COLUMNS: tuple[str, ...] = ("note", "n_total", "time_t", "time_c", "scale", "not_estimable")
 ALL_COLUMNS: tuple[str, ...] = COLUMNS + OPTIONAL_COLUMNS
 
 #: Columns that must be present in the header.
@@ -62,22 +65,38 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "ci_low",
     "ci_high",
     "n_total",
+    "time_t",
+    "time_c",
 )
 COUNT_COLUMNS: tuple[str, ...] = ("n_t", "n_c", "events_t", "events_c", "n_total")
-TEXT_COLUMNS: tuple[str, ...] = ("study", "outcome", "timepoint", "measure", "source", "note")
+TEXT_COLUMNS: tuple[str, ...] = (
+    "study", "outcome", "timepoint", "measure", "source", "note", "scale", "not_estimable",
+)
 
 CONTINUOUS_ARMS: tuple[str, ...] = ("n_t", "mean_t", "sd_t", "n_c", "mean_c", "sd_c")
 BINARY_ARMS: tuple[str, ...] = ("n_t", "events_t", "n_c", "events_c")
+RATE_ARMS: tuple[str, ...] = ("events_t", "time_t", "events_c", "time_c")
+SINGLE_ARM: tuple[str, ...] = ("n_t", "events_t")
 #: Columns whose presence *signals* a data form (n_t / n_c alone do not: an estimate row may carry them).
 FORM_SIGNALS: dict[str, tuple[str, ...]] = {
     "continuous": ("mean_t", "sd_t", "mean_c", "sd_c"),
     "binary": ("events_t", "events_c"),
+    "rate": ("time_t", "time_c"),
     "estimate": ("estimate", "se", "ci_low", "ci_high"),
 }
 
-ESTIMATE_MEASURES: tuple[str, ...] = ("SMD", "logOR", "OR", "MD")
-CONTINUOUS_MEASURES: tuple[str, ...] = ("SMD", "MD")
-BINARY_MEASURES: tuple[str, ...] = ("logOR", "OR")
+#: Measures an estimate row may state; ``OR``/``RR``/``IRR`` estimates and CIs are on the ratio
+#: scale (logged on loading), ``ZCOR``/``COR`` rows give ``estimate`` = r with ``n_total``.
+ESTIMATE_MEASURES: tuple[str, ...] = (
+    "SMD", "MD", "ROM", "logOR", "OR", "logRR", "RR", "RD", "logIRR", "IRR", "PLO", "PR",
+    "ZCOR", "COR", "GIV",
+)
+RATIO_MEASURES: dict[str, str] = {"OR": "logOR", "RR": "logRR", "IRR": "logIRR"}
+CORRELATION_MEASURES: tuple[str, ...] = ("ZCOR", "COR")
+CONTINUOUS_MEASURES: tuple[str, ...] = ("SMD", "MD", "ROM")
+BINARY_MEASURES: tuple[str, ...] = ("logOR", "OR", "logRR", "RR", "RD")
+RATE_MEASURES: tuple[str, ...] = ("logIRR", "IRR")
+SINGLE_ARM_MEASURES: tuple[str, ...] = ("PLO", "PR")
 
 #: Cells read as blank ("not reported"), besides the empty string.
 BLANK_TOKENS: frozenset[str] = frozenset({"", "NA", "N/A", "na", "n/a", "NaN", "nan", "."})

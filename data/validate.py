@@ -17,6 +17,7 @@ import pandas as pd
 
 from vfsynth.data import schema
 from vfsynth.data.errors import DataValidationError, Problem
+from vfsynth.data.row_forms import check_form
 
 
 def read_records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -59,7 +60,8 @@ def validate_data(text: str, path: str | None = None) -> pd.DataFrame:
 
     The returned frame has every column of :data:`schema.ALL_COLUMNS` (numbers as float with
     ``nan`` for blank, ``higher_is_better`` as bool), plus ``line`` (file line), ``form``
-    (``"continuous"``, ``"binary"`` or ``"estimate"``).
+    (``"continuous"``, ``"binary"``, ``"rate"``, ``"single"``, ``"estimate"`` or ``"none"``;
+    :mod:`vfsynth.data.row_forms`) and ``not_estimable`` (the reason, ``""`` if estimable).
     """
     header, records = read_records(text)
     return _validate_records(header, records, path)
@@ -88,7 +90,10 @@ def validate_frame(frame: pd.DataFrame, path: str | None = None) -> pd.DataFrame
         (lines[i] if lines is not None else i + 2, [_cell_text(v) for v in values])
         for i, values in enumerate(frame[cols].itertuples(index=False, name=None))
     ]
-    return _validate_records(header, records, path)
+    out = _validate_records(header, records, path)
+    if "direction_not_stated" in frame.attrs:  # a loaded review's rows: keep what the file said
+        out.attrs["direction_not_stated"] = list(frame.attrs["direction_not_stated"])
+    return out
 
 
 def _cell_text(value: object) -> str:
@@ -132,6 +137,7 @@ def _validate_records(
         problems.append(Problem(None, None, None, "the file has a header but no data rows"))
 
     rows: list[dict] = []
+    unstated: list[int] = []  # lines whose direction is the default, not the file's
     first_line: dict[tuple[str, str, str], int] = {}
     for line, cells in records:
         if len(cells) > len(header):
@@ -147,6 +153,8 @@ def _validate_records(
                 )
         raw = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header)}
         row, row_problems = _validate_row(line, raw, has_timepoint="timepoint" in header)
+        if _blank(raw.get("higher_is_better", "")):
+            unstated.append(line)
         problems += row_problems
         key = (row["study"], row["outcome"], row["timepoint"])
         if row["study"] and row["outcome"] and row["timepoint"]:
@@ -170,6 +178,8 @@ def _validate_records(
     for col in schema.NUMERIC_COLUMNS:
         frame[col] = frame[col].astype(float)
     frame["higher_is_better"] = frame["higher_is_better"].astype(bool)
+    # attrs, not a column: the rows (and so every content hash) stay as they were
+    frame.attrs["direction_not_stated"] = unstated
     return frame
 
 
@@ -235,91 +245,13 @@ def _validate_row(
         v = row[col]
         return not (isinstance(v, float) and math.isnan(v)) and not _blank(raw.get(col, ""))
 
-    forms = [f for f, cols in schema.FORM_SIGNALS.items() if any(given(c) for c in cols)]
-    row["form"] = forms[0] if len(forms) == 1 else ""
-    if not forms:
-        bad(
-            None,
-            "no data: give continuous arms (n_t, mean_t, sd_t, n_c, mean_c, sd_c), binary arms "
-            "(n_t, events_t, n_c, events_c) or an estimate with se or ci_low/ci_high",
-        )
-    elif len(forms) > 1:
-        bad(None, f"row mixes {len(forms)} data forms ({' and '.join(forms)}); give exactly one")
-
-    for col in ("n_t", "n_c"):
-        if given(col) and row[col] < 2:
-            bad(col, f"sample size must be at least 2, got {row[col]:g}")
-    if given("n_total") and row["n_total"] < 2:
-        bad("n_total", f"sample size must be at least 2, got {row['n_total']:g}")
-
-    if forms == ["continuous"]:
-        for col in schema.CONTINUOUS_ARMS:
-            if not given(col) and not _unparseable(raw, col):
-                bad(col, "required for continuous arm data but missing")
-        for col in ("sd_t", "sd_c"):
-            if given(col) and row[col] <= 0:
-                bad(col, f"standard deviation must be > 0, got {row[col]:g}")
-        if measure and measure not in schema.CONTINUOUS_MEASURES:
-            bad("measure", f"measure {measure!r} does not fit continuous arm data (use SMD or MD)")
-    elif forms == ["binary"]:
-        for col in schema.BINARY_ARMS:
-            if not given(col) and not _unparseable(raw, col):
-                bad(col, "required for binary arm data but missing")
-        for ev, n in (("events_t", "n_t"), ("events_c", "n_c")):
-            if given(ev):
-                if row[ev] < 0:
-                    bad(ev, f"events must be >= 0, got {row[ev]:g}")
-                elif given(n) and row[ev] > row[n]:
-                    bad(ev, f"events ({row[ev]:g}) exceed the arm size {n} ({row[n]:g})")
-        if measure and measure not in schema.BINARY_MEASURES:
-            bad("measure", f"measure {measure!r} does not fit binary arm data (use logOR or OR)")
-    elif forms == ["estimate"]:
-        _check_estimate(row, raw, measure, given, bad)
+    check_form(row, raw, measure, given, lambda col: _unparseable(raw, col), bad)
     return row, problems
 
 
 def _unparseable(raw: dict[str, str], col: str) -> bool:
     """True where the cell had text that failed to parse (already reported)."""
     return not _blank(raw.get(col, ""))
-
-
-def _check_estimate(row, raw, measure, given, bad) -> None:
-    if not given("estimate"):
-        if not _unparseable(raw, "estimate"):
-            bad("estimate", "se/ci given but the estimate itself is missing")
-        return
-    if not row["measure"]:
-        bad("measure", "an estimate needs its measure (SMD, logOR, OR or MD)")
-    has_se, has_lo, has_hi = given("se"), given("ci_low"), given("ci_high")
-    if not (has_se or has_lo or has_hi):
-        if not any(_unparseable(raw, c) for c in ("se", "ci_low", "ci_high")):
-            bad(
-                "se",
-                "an estimate needs its standard error (se) or a confidence interval (ci_low, ci_high)",
-            )
-    if has_lo != has_hi and not has_se:
-        bad(
-            "ci_high" if has_lo else "ci_low",
-            "only one confidence limit given; give both or give se",
-        )
-    if has_se and row["se"] <= 0:
-        bad("se", f"standard error must be > 0, got {row['se']:g}")
-    est = row["estimate"]
-    if measure == "OR":
-        if est <= 0:
-            bad("estimate", f"an odds ratio must be > 0, got {est:g}")
-        for col in ("ci_low", "ci_high"):
-            if given(col) and row[col] <= 0:
-                bad(col, f"an odds-ratio confidence limit must be > 0, got {row[col]:g}")
-    if has_lo and has_hi:
-        lo, hi = row["ci_low"], row["ci_high"]
-        if lo >= hi:
-            bad("ci_low", f"ci_low ({lo:g}) must be below ci_high ({hi:g})")
-        elif not (lo <= est <= hi):
-            bad(
-                "estimate",
-                f"estimate {est:g} lies outside its confidence interval ({lo:g}, {hi:g})",
-            )
 
 
 def validate_moderators(

@@ -13,6 +13,8 @@ import math
 import numpy as np
 import xarray as xr
 
+from vfsynth.data.measures import MEASURES, from_display
+
 SAMPLE_DIMS = ("chain", "draw")
 
 
@@ -91,15 +93,26 @@ def probability(indicator: np.ndarray | xr.DataArray) -> tuple[float, float]:
 # scales
 # ----------------------------------------------------------------------------------------------
 def display_scale(measure: str) -> str:
-    """Name of the scale effects are shown on: odds ratios for logOR, else the measure."""
-    return "OR" if measure == "logOR" else measure
+    """Name of the scale effects are shown on (:data:`vfsynth.data.measures.MEASURES`): OR for
+    logOR, RR for logRR, IRR for logIRR, r for Fisher z, proportion for PLO, else the measure."""
+    info = MEASURES.get(measure)
+    return info.display if info is not None else measure
 
 
 def to_model_scale(measure: str, value: float) -> float:
-    """Display-scale value (OR for logOR) -> model scale (log OR)."""
-    return math.log(value) if measure == "logOR" else float(value)
+    """Display-scale value (OR for logOR, ...) -> model scale (log OR, ...)."""
+    return float(from_display(measure, value))
 
 
 def to_display_scale(measure: str, value):
-    """Model-scale value(s) -> display scale (exp for logOR)."""
-    return np.exp(value) if measure == "logOR" else value
+    """Model-scale value(s) -> display scale (exp for log ratios, tanh for Fisher z, expit for
+    logits); ufuncs, so DataArrays keep their coordinates."""
+    info = MEASURES.get(measure)
+    transform = info.transform if info is not None else "identity"
+    if transform == "exp":
+        return np.exp(value)
+    if transform == "tanh":
+        return np.tanh(value)
+    if transform == "expit":
+        return 1.0 / (1.0 + np.exp(-value))
+    return value

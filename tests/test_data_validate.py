@@ -17,8 +17,9 @@ HEADER = (
 # (line, study, column, words in the message) for every broken row of tests/fixtures/broken.csv
 EXPECTED = [
     (1, None, "colour", "unknown column"),
-    (3, "Zero SD 2002", "sd_t", "must be > 0"),
-    (4, "Tiny N 2003", "n_c", "at least 2"),
+    # SD = 0 and n = 1 rows are "not estimable" (kept, not errors) since issue 14: negative ones stay errors
+    (3, "Negative SD 2002", "sd_t", "must be > 0"),
+    (4, "Negative N 2003", "n_c", "must be >= 0"),
     (5, "Too Many Events 2004", "events_t", "exceed"),
     (6, "Fractional N 2005", "n_t", "whole number"),
     (7, "No Data 2006", None, "no data"),

@@ -239,10 +239,12 @@ def test_rm5_loads_through_load_data_and_gives_tables(cd000023):
     assert "a1-1-symptom-of-sore-throat-on-day-3" in outcomes
     assert len(outcomes) == 21 + 22
     t = review.effects("a1-1-symptom-of-sore-throat-on-day-3", "post")
-    assert t.k == 15 and t.measure == "logOR" and t.has_counts.all()
-    # events are unfavourable (sore throat): benefit-oriented counts are non-events
+    # RevMan pooled this analysis as RR: since issue 14 it stays a (log) RR, not a log OR of
+    # non-events; events are unfavourable (sore throat), so the benefit scale is -log RR
+    assert t.k == 15 and t.measure == "logRR"
     brink = t.study.index("Brink 1951")
-    assert t.events_t[brink] == 277 - 119 and t.n_t[brink] == 277
+    stored = next(r for r in cd000023.analysis("1.1").rows if r.study == "Brink 1951").stored
+    assert math.exp(-t.estimate[brink]) == pytest.approx(stored["EFFECT_SIZE"], rel=1e-6)
     assert t.year[brink] == 1951
     # a study in two subgroups of one analysis keeps unique labels
     t4 = review.effects("a1-4-symptom-of-sore-throat-on-day-3-gabhs-positive", "post")
@@ -271,10 +273,11 @@ def test_bad_files_raise_clear_errors(tmp_path):
         with pytest.raises(DataValidationError, match="unknown measure"):
             revman_web.read_revman_web_csv(WEB[0], measure="HR")
     if WEB[1].exists():
-        # a RevMan row the schema cannot hold is reported at its line in the RevMan file
-        with pytest.raises(DataValidationError,
-                           match=r"line 163, study 'Petrus 1998', column 'sd_t'.*analysis 13.11"):
-            revman.load_revman(WEB[1], measure={"13.11": "MD"})
+        # SD = 0 (Petrus 1998, RevMan line 163): RevMan lists it "not estimable"; since issue 14
+        # so does vfsynth (it was an error that refused the whole file before)
+        rev = revman.load_revman(WEB[1], measure={"13.11": "MD"})
+        ne = [e for e in rev.not_estimable() if e["study"] == "Petrus 1998" and e["outcome"].startswith("a13-11")]
+        assert ne and "RevMan: not estimable" in ne[0]["reason"] and "SD = 0 (sd_t)" in ne[0]["reason"]
 
 
 def test_import_cli_round_trip(tmp_path, capsys):

@@ -60,6 +60,12 @@ from vfsynth.models.priors.factories import (
     student_t_mu,
 )
 from vfsynth.models.priors.grammar import parse_prior
+from vfsynth.models.priors.measure_defaults import (
+    FAMILY_DEFAULTS,
+    family_mu_prior,
+    family_tau_prior,
+    table_family,
+)
 from vfsynth.models.priors.tables import (
     BARTOS_TABLE,
     RHODES_TABLE,
@@ -140,8 +146,16 @@ def default_tau_prior(measure: str, outcome: str | None = None, table=None) -> P
       the design's precision, never the estimates). Without a table a :class:`PriorSpecError` asks for
       an explicit prior (an MD has no scale-free default).
 
+    * Other measures (log RR / IRR / ROM, RD, PLO, PR, ZCOR, COR, GIV with a ``scale``):
+      by the measure's scale, :mod:`vfsynth.models.priors.measure_defaults`.
+
     See the :mod:`vfsynth.models.priors.defaults` docstring for the full argument.
     """
+    family = table_family(measure, table)
+    if family in FAMILY_DEFAULTS:
+        return family_tau_prior(measure, family)
+    if measure == "GIV":  # GIV on the SMD / log-OR / MD scale or on none: that scale's rules
+        measure = {"SMD": "SMD", "logOR": "logOR"}.get(family, "MD")
     m = _measure(measure)
     if m == "SMD":
         return half_normal(0.5, citation=UI_CITATION + " Röver C (2020) J Stat Softw 93(6).",
@@ -165,7 +179,7 @@ def default_tau_prior(measure: str, outcome: str | None = None, table=None) -> P
     )
 
 
-def default_mu_prior(measure: str) -> Prior:
+def default_mu_prior(measure: str, table=None) -> Prior:
     """Default prior on the pooled effect mu.
 
     * SMD: ``normal:0,1`` — 95% of prior mass on |SMD| < 1.96; weakly informative.
@@ -173,7 +187,14 @@ def default_mu_prior(measure: str) -> Prior:
       conversion (× π/√3, Chinn 2000), so binary and continuous attachment outcomes share one
       prior belief about the latent effect.
     * MD: ``flat`` — no natural scale; the posterior of mu is proper for k >= 1.
+    * Other measures: by the measure's scale (:mod:`vfsynth.models.priors.measure_defaults`);
+      a GIV estimate on no known scale has no default (``PriorSpecError``), never MD's flat one.
     """
+    family = table_family(measure, table)
+    if family in FAMILY_DEFAULTS or family == "none":
+        return family_mu_prior(measure, family)
+    if measure == "GIV":
+        measure = family
     m = _measure(measure)
     if m == "SMD":
         return normal_mu(0.0, 1.0, description="default for SMD: mu ~ N(0, 1)")
@@ -234,5 +255,5 @@ def resolve_priors(table, model: str, tau_prior=None, mu_prior=None) -> tuple[Pr
     elif tau_prior is None:
         tau_prior = default_tau_prior(table.measure, outcome=table.outcome, table=table)
     if mu_prior is None:
-        mu_prior = default_mu_prior(table.measure)
+        mu_prior = default_mu_prior(table.measure, table=table)
     return tau_prior, mu_prior

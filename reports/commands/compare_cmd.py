@@ -80,6 +80,7 @@ def load_review_for(args):
 
 def analyses_for(review, args, min_studies: int = MIN_STUDIES) -> list[tuple[str, str]]:
     """(outcome, timepoint) pairs to analyse; explicit requests are validated, defaults need k >= min."""
+    from vfsynth.data.errors import NoEstimableRowsError
     from vfsynth.reports.cli import UserInputError
 
     pairs = review.analyses()
@@ -98,6 +99,8 @@ def analyses_for(review, args, min_studies: int = MIN_STUDIES) -> list[tuple[str
     for o, t in pairs:
         try:
             k = review.effects(o, t).k
+        except NoEstimableRowsError:  # listed by `vfsynth data`; nothing to compare
+            k = 0
         except (KeyError, ValueError) as exc:
             raise UserInputError(f"{o}/{t}: {exc}") from None
         (keep if k >= min_studies else small).append((o, t, k))

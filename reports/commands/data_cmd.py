@@ -63,15 +63,34 @@ def run(args: argparse.Namespace) -> int:
     if args.inclusion:
         review = review.restrict(args.inclusion.split(","))
 
+    from vfsynth.data.errors import NoEstimableRowsError
+
     analyses = []
+    not_estimable = review.not_estimable()
     for outcome, timepoint in review.analyses():
-        table = review.effects(outcome, timepoint, smd_variance=args.smd_variance)
+        excluded = [
+            {k: e[k] for k in ("study", "line", "reason")}
+            for e in not_estimable
+            if (e["outcome"], e["timepoint"]) == (outcome, timepoint)
+        ]
+        try:
+            table = review.effects(outcome, timepoint, smd_variance=args.smd_variance)
+        except NoEstimableRowsError as exc:
+            # every row not estimable: the analysis is listed, not pooled (as RevMan does)
+            analyses.append({"outcome": outcome, "timepoint": timepoint, "measure": None, "k": 0,
+                             "common": None, "dl": None, "reml": None, "studies": [],
+                             "not_estimable": excluded, "converted": 0, "why_not": str(exc)})
+            continue
         fits = pool_all(table, level=args.level)
         entry = {
             "outcome": outcome,
             "timepoint": timepoint,
             "measure": table.measure,
             "k": table.k,
+            "not_estimable": excluded,
+            "converted": table.meta.get("converted", 0),
+            "direction": table.meta.get("direction"),
+            **({"scale": table.meta["scale"]} if table.meta.get("scale") else {}),
             **{name: _method_dict(res) for name, res in fits.items()},
             "studies": [
                 dict(rec, source=src, line=line)
@@ -101,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         "studies": _studies(review),
         "outcomes": review.outcomes(),
         "analyses": analyses,
+        "not_estimable": not_estimable,
     }
     if review.published is not None:
         out["published_comparison"] = comparisons
@@ -174,6 +194,8 @@ def _comparisons(review, analyses) -> list[dict]:
             "timepoint": to_jsonable(timepoint),
             "published": published,
         }
+        if ours is not None and ours["k"] == 0:
+            ours = None
         if ours is None:
             row["ours"] = None
             row["why_not"] = (
@@ -219,11 +241,18 @@ def _print_text(out: dict, math) -> None:
         print(f"  {s['study']:<34} {s['rows']} row(s)  {extra}")
     print(f"\nOutcomes: {', '.join(out['outcomes'])}")
     print(
-        f"\nPooled estimates ({int(out['level'] * 100)}% CI; benefit scale: positive favours the intervention)"
+        f"\nPooled estimates: inverse-variance point estimates ({int(out['level'] * 100)}% CI) on the model scale "
+        "(log for ratios); benefit scale: positive favours the intervention"
     )
-    head = f"  {'outcome':<34} {'time':<13} {'meas':<6} {'k':>2}  {'common effect':<22} {'DL random effects':<22} {'REML':<22} {'tau2':>7} {'I2%':>5}"
+    head = (
+        f"  {'outcome':<34} {'time':<13} {'meas':<6} {'k':>3}  {'common effect':<22} {'DL random effects':<22} "
+        f"{'REML random effects':<22} {'DL tau2':>8} {'DL I2%':>6} {'REML tau2':>9} {'REML I2%':>8}"
+    )
     print(head)
     for a in out["analyses"]:
+        if a["k"] == 0:
+            print(f"  {a['outcome']:<34} {a['timepoint']:<13} {'—':<6} {0:>3}  not estimable: no row gives an effect")
+            continue
         cells = []
         for m in ("common", "dl", "reml"):
             r = a[m]
@@ -231,9 +260,22 @@ def _print_text(out: dict, math) -> None:
                 f"{r['estimate']:6.2f} ({r['ci_low']:5.2f}, {r['ci_high']:5.2f})".ljust(22)
             )
         print(
-            f"  {a['outcome']:<34} {a['timepoint']:<13} {a['measure']:<6} {a['k']:>2}  {' '.join(cells)} "
-            f"{a['dl']['tau2']:7.3f} {a['dl']['i2']:5.1f}"
+            f"  {a['outcome']:<34} {a['timepoint']:<13} {a['measure']:<6} {a['k']:>3}  {' '.join(cells)} "
+            f"{a['dl']['tau2']:8.3f} {a['dl']['i2']:6.1f} {a['reml']['tau2']:9.3f} {a['reml']['i2']:8.1f}"
         )
+        d = a.get("direction") or {}
+        if a["measure"] in ("logOR", "logRR", "RD", "logIRR") and d:
+            way = {True: "events are good (higher_is_better=true)", False: "events are bad (higher_is_better=false)"}.get(
+                d["higher_is_better"], "rows differ in higher_is_better")
+            said = "as the file states" if d["stated"] else "NOT STATED in the file: the default, check it"
+            print(f"  {'':<34} {'':<13} direction: {way}, {said}; DL estimate favours "
+                  f"{'intervention' if a['dl']['estimate'] > 0 else 'control'}")
+        if a.get("converted"):
+            print(f"  {'':<34} {'':<13} {a['converted']} row(s) converted between SMD and log OR (Chinn 2000)")
+    if out.get("not_estimable"):
+        print(f"\nNot estimable ({len(out['not_estimable'])} row(s): kept, listed, left out of that analysis's pooling)")
+        for e in out["not_estimable"]:
+            print(f"  line {e['line']:>4}  {e['study']:<34} {e['outcome']} / {e['timepoint']}: {e['reason']}")
     if out.get("published_comparison"):
         print(
             "\nPublished pooled results beside ours (a comparison, not a reproduction: our data are a partial reconstruction)"

@@ -197,6 +197,8 @@ def run(args) -> int:
     from vfsynth.fits.summary import summarize
 
     summary = summarize(fit)
+    if getattr(fit, "table", None) is not None and fit.table.meta.get("direction"):
+        summary["direction"] = fit.table.meta["direction"]
     say(("reused saved fit " if fit.cached else "saved fit ") + f"{fit.fit_id} -> {fit.path}")
     if args.json:
         print(json.dumps(summary, indent=None, allow_nan=False))
@@ -214,6 +216,7 @@ def _text(s: dict) -> str:
         f"{a['outcome']} / {a['timepoint']} ({a['measure']}), {s['model']} model, k = {s['data']['k']}",
         f"  mu   {iv(s['mu'])}   P(benefit) = {s['p_benefit']:.3f}",
     ]
+    lines += _measure_lines(s)
     if s.get("tau"):
         lines.append(f"  tau  {iv(s['tau'])}")
     if s.get("prediction"):
@@ -236,3 +239,28 @@ def _text(s: dict) -> str:
     for key, pr in s["priors"].items():
         lines.append(f"  prior {key}: {pr['spec']}  {pr['description']}")
     return "\n".join(lines)
+
+
+def _measure_lines(s: dict) -> list[str]:
+    """mu on the measure's display scale (RR, IRR, r, proportion: quantiles transform exactly,
+    so the median and interval are shown, not a mean) and which way the effect points."""
+    from vfsynth.data.measures import MEASURES, to_display
+
+    m, out = s["analysis"]["measure"], []
+    info = MEASURES.get(m)
+    if info is not None and info.transform != "identity":
+        q = [float(to_display(m, s["mu"][k])) for k in ("median", "q2.5", "q97.5")]
+        out.append(f"  mu as {info.display}: median {q[0]:.3f} (95% CrI {q[1]:.3f} to {q[2]:.3f})")
+    d = s.get("direction")
+    if d and d.get("higher_is_better") is False and info is not None and info.contrast and m != "SMD":
+        # the benefit scale turned the rows round; the source (e.g. RevMan's RR of a bad event) reads
+        # the other way: minus mu, whose quantiles are minus mu's, swapped
+        q = [float(to_display(m, -s["mu"][k])) for k in ("median", "q97.5", "q2.5")]
+        below = {"exp": "< 1", "identity": "< 0"}.get(info.transform, "lower")
+        out.append(f"  mu as {info.display} in the data's own direction (events counted as bad; {info.display} "
+                   f"{below} favours the intervention): median {q[0]:.3f} (95% CrI {q[1]:.3f} to {q[2]:.3f})")
+    if d and info is not None and info.contrast:
+        way = {True: "higher_is_better = true", False: "higher_is_better = false"}.get(d["higher_is_better"], "mixed higher_is_better")
+        said = "stated in the data" if d["stated"] else "NOT STATED in the data (default): check it"
+        out.append(f"  direction: positive mu favours the intervention, negative the control ({way}, {said})")
+    return out

@@ -91,7 +91,7 @@ def run(args) -> int:
     }
     if args.output:
         out = Path(args.output)
-        df[list(revman.SCHEMA_COLUMNS)].to_csv(out, index=False)
+        df[revman.written_columns(df)].to_csv(out, index=False)
         map_path = out.with_suffix(".mapping.csv")
         mapping.to_csv(map_path, index=False)
         summary["written"] = [str(out), str(map_path)]

@@ -50,6 +50,7 @@ def data_section(review, results, single) -> Doc:
             numeric={1, 2, 3},
             wrap=True,
         )
+        _direction_and_not_estimable(d, t)
     if single:
         d.heading("Outcomes with a single study (not pooled)")
         z = 1.959963984540054
@@ -65,3 +66,22 @@ def data_section(review, results, single) -> Doc:
             wrap=True,
         )
     return d
+
+
+def _direction_and_not_estimable(d: Doc, t) -> None:
+    """Which way events count (binary / rate analyses) and the rows left out as not estimable."""
+    way = t.meta.get("direction") or {}
+    if t.measure in ("logOR", "logRR", "RD", "logIRR") and way:
+        hib = way.get("higher_is_better")
+        text = {True: "events are counted as good (higher_is_better = true)",
+                False: "events are counted as bad (higher_is_better = false); effects are turned round so that "
+                       "positive favours the intervention"}.get(hib, "rows differ in higher_is_better")
+        # A stated direction is already in each row's "How derived"; only the default is flagged
+        # (which also keeps reports of files that state it, such as the bundled one, as they were).
+        if way.get("stated") is False:
+            d.callout("warn", "Direction not stated in the data",
+                      text=f"{text}: this is the default, not the file's; check which way the events count.")
+    ne = t.meta.get("not_estimable") or []
+    if ne:
+        d.para(f"Not estimable ({len(ne)} row(s): kept, listed, left out of this analysis's pooling, as RevMan does):")
+        d.table(["Study", "File line", "Reason"], [[e["study"], str(e["line"]), e["reason"]] for e in ne], wrap=True)
