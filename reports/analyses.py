@@ -169,8 +169,11 @@ def mediation_hook(review, seed: int, say) -> dict | None:
     jr = optional_module("vfsynth.fits.joint_runner")
     if jr is None or not hasattr(jr, "fit_joint") or not hasattr(jr, "summarize_joint"):
         return None
+    from vfsynth.data.bundled_examples import joint_defaults
+
     say("joint mediation model")
-    fit = jr.fit_joint(review, seed=seed, on_event=say)
+    # a bundled example (e.g. karner2014) names its own proximal and distal outcomes
+    fit = jr.fit_joint(review, seed=seed, on_event=say, **joint_defaults(review))
     js = jr.summarize_joint(fit)
     med = js.get("mediation", {})
     paths, prior_only, rows = {}, set(), []
@@ -179,19 +182,21 @@ def mediation_hook(review, seed: int, say) -> dict | None:
         if not q:
             paths[key] = None
             continue
-        centre = q.get("median", q.get("mean"))
-        paths[key] = (float(centre), float(q["q2.5"]), float(q["q97.5"]))
-        if q.get("prior_only"):
+        paths[key] = (float(q["median"]), float(q["q2.5"]), float(q["q97.5"]))
+        # dashed in the diagram unless the identification rule calls it a posterior
+        if q.get("prior_only") or q.get("identification", "posterior") != "posterior":
             prior_only.add(key)
     for key in ("a", "b", "c_prime", "indirect", "total", "proportion_mediated"):
         q = med.get(key)
         if q:
-            rows.append([key, f"{q.get('median', q.get('mean')):.3f}", f"{q['q2.5']:.3f} to {q['q97.5']:.3f}",
-                         q.get("label", ""),
-                         # a learned ratio means nothing for a quantity the data cannot inform
-                         "—" if q.get("prior_only") or q.get("learned_ratio") is None else f"{q['learned_ratio']:.2f}"])
+            iqr = q.get("learned_ratio_iqr")
+            rows.append([key, f"{q['median']:.3f}", f"{q['q2.5']:.3f} to {q['q97.5']:.3f}",
+                         q.get("identification", q.get("label", "")), str(q.get("informing_studies", "")),
+                         "—" if iqr is None else f"{iqr:.2f}"])
     verdict = getattr(fit, "verdict", {}) or {}
     notes = list(getattr(fit, "notes", []))
     return {"paths": paths, "prior_only": prior_only, "rows": rows, "notes": notes,
             "problems": list(verdict.get("problems", [])), "scale": js.get("scale", ""),
-            "note": "posterior median [95% CrI]; dashed = prior only (no data on that path)"}
+            "identification": js.get("identification", []), "rule": js.get("identification_rule", ""),
+            "surrogacy": js.get("surrogacy"),
+            "note": "posterior median [95% CrI]; dashed = not labelled posterior (prior only or weakly identified)"}
