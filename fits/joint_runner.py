@@ -462,6 +462,9 @@ def label_quantities(out: dict[str, Any], jd: J.JointData) -> None:
             continue
         ML.apply(node, info)
         head, last = path.split(".")[0], path.split(".")[-1]
+        if head == "transmission" and node["identification"] == ML.POSTERIOR:
+            # a * b_ext uses De Wolff's observational slope: a prediction, never a finding from these data
+            node["identification"] = node["label"] = ML.EXTERNAL
         if head in ("mediation", "parallel") and last in ("b", "c_prime", "indirect", "proportion_mediated"):
             ML.quantiles_only(node)
         paths.append(path)

@@ -59,6 +59,8 @@ import numpy as np
 POSTERIOR = "posterior"
 WEAK = "weakly identified"
 PRIOR_ONLY = "prior only"
+#: Quantities built from an external (observational) slope, e.g. a * b_ext: never "posterior".
+EXTERNAL = "external-evidence prediction"
 IQR_RATIO_THRESHOLD = 0.8
 RULE = (
     f"'{POSTERIOR}': at least one study informs it at this time point (both outcomes of a pair reported "
