@@ -331,8 +331,13 @@ def summarize_joint(res: JointFitResult) -> dict[str, Any]:
     there are 2+ mediators), ``transmission`` (external slope, predicted effect through
     sensitivity, gap), ``pooled`` (per construct and time point, with p_benefit),
     ``heterogeneity`` (tau), ``correlations``, ``followup``, ``options``, ``priors``,
-    ``diagnostics``, ``fit``, ``dag``. Every quantity has mean, sd, q2.5, q97.5, mcse_mean,
-    learned_ratio, learned_ratio_iqr, prior_only and label.
+    ``diagnostics``, ``fit``, ``dag``, ``identification`` (one row per labelled quantity),
+    ``identification_rule``, ``surrogacy`` (:mod:`vfsynth.fits.surrogacy`), ``bayes_factor``
+    (:mod:`vfsynth.fits.mediation_bf`) and, for sensitivity + reflective functioning ->
+    attachment, ``external_evidence`` (:mod:`vfsynth.fits.external_evidence`). Every quantity
+    has median, q2.5, q25, q75, q97.5, learned_ratio_iqr, prior_only, label, identification,
+    informing_studies (:mod:`vfsynth.fits.mediation_labels`); mean, sd, mcse_mean and
+    learned_ratio only where the moments exist (not for b and the ratios built from it).
     """
     from vfsynth.data.jsonable import to_jsonable
 

@@ -76,6 +76,8 @@ def results_section(results, mediation: dict | None) -> Doc:
         if mediation.get("rows"):
             d.table(["Quantity", "Median", "95% interval", "Label", "Informing studies", "Posterior / prior IQR"],
                     mediation["rows"])
+        for line in mediation.get("extra", []):
+            d.para(line)
         if mediation.get("rule"):
             d.para(f"Labels: {mediation['rule']}. Ratios (b, c′, indirect, proportion mediated) are summarised "
                    "by median and quantiles only: their means need not exist.")
