@@ -24,17 +24,23 @@ def _data(seed=11, k=8):
     return th + rng.normal(0, 0.15, (k, 2)), se
 
 
-def test_lkj_marginal_density_matches_lkj_draws():
-    import pymc as pm
-
-    for K in (2, 3):
-        chol = pm.draw(pm.LKJCholeskyCov.dist(n=K, eta=2.0, sd_dist=pm.Exponential.dist(1.0, shape=K),
-                                              compute_corr=True)[1], draws=40_000, random_seed=K)
-        r = chol[:, 1, 0]
-        h = 0.05
-        emp = np.mean(np.abs(r) < h) / (2 * h)
-        se = np.sqrt(emp * (1 - 2 * h * emp) / (2 * h * r.size))
-        assert abs(emp - BF.lkj_marginal_density(0.0, K, 2.0)) < 4 * se + 0.003, K  # 0.003: window curvature
+def test_lkj_marginal_density_matches_integrated_lkj_density():
+    """The LKJ density is proportional to det(R)^(eta - 1) on positive-definite R: integrate it."""
+    eta = 2.0
+    n = 160
+    g = -1 + (np.arange(n) + 0.5) * 2 / n
+    # K = 2: det R = 1 - r^2
+    f2 = (1 - g**2) ** (eta - 1)
+    assert abs(np.interp(0.0, g, f2 / (f2.sum() * 2 / n)) - BF.lkj_marginal_density(0.0, 2, eta)) < 1e-3
+    # K = 3: marginal of r12 = integral over (r13, r23) of det(R)^(eta-1) on the PD region
+    n = 100
+    g = -1 + (np.arange(n) + 0.5) * 2 / n
+    r12, r13, r23 = np.meshgrid(g, g, g, indexing="ij")
+    det = 1 - r12**2 - r13**2 - r23**2 + 2 * r12 * r13 * r23
+    f3 = np.where(det > 0, np.clip(det, 0, None) ** (eta - 1), 0.0).sum(axis=(1, 2))
+    f3 /= f3.sum() * 2 / n
+    for r in (0.0, 0.5):
+        assert abs(np.interp(r, g, f3) - BF.lkj_marginal_density(r, 3, eta)) < 2e-3, r
 
 
 def test_savage_dickey_matches_direct_marginal_likelihood_ratio():
