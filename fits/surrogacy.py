@@ -107,7 +107,7 @@ def ste_fixed(mu_s: float, mu_a: float, tau_s: float, tau_a: float, rho: float, 
 
 
 def surrogate_threshold_effect(d: BivariateDraws, level: float = 0.95, se_x: float = 0.0,
-                               x_max: float | None = None, grid: int = 120) -> float | None:
+                               x_max: float | None = None, grid: int = 60) -> float | None:
     """Smallest ``x > 0`` with the predictive ``level`` interval's lower limit above 0 (None if none up to ``x_max``).
 
     The lower limit is not monotone in general (draws with b < 0 pull it down for large x), so a
@@ -163,12 +163,13 @@ def draws_from_fit(res: Any) -> BivariateDraws:
 
 
 def surrogacy_summary(res: Any, proximal: Sequence[float] | None = None, level: float = 0.95,
-                      max_draws: int = 2000) -> dict[str, Any]:
+                      max_draws: int = 1000) -> dict[str, Any]:
     """``summary["surrogacy"]`` of a joint fit: R²_trial, STE and predictions for new trials.
 
     ``proximal``: proximal effects of hypothetical new trials (default: the posterior median of
     ``a`` and half and twice it). At most ``max_draws`` evenly thinned draws enter the mixture
-    (quantiles of a 2,000-component mixture are exact to far below their Monte-Carlo error).
+    (evenly thinned posterior draws are still posterior draws; the mixture quantiles are then
+    exact for that sample, whose Monte-Carlo error dominates).
     """
     d = draws_from_fit(res)
     n = d.rho.size
