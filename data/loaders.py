@@ -125,6 +125,10 @@ def load_data(
         return load_review()
     if isinstance(path, pd.DataFrame):
         return load_csv(path, moderators=moderators)
+    from vfsynth.data.bundled_examples import is_example, load_example
+
+    if is_example(path) and moderators is None:
+        return load_example(str(path))
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".rm5" or suffix == ".csv":

@@ -74,6 +74,7 @@ def resolve_data(
     mediators=J.DEFAULT_MEDIATORS,
     outcomes=J.DEFAULT_OUTCOMES,
     timepoints=None,
+    md_units=None,
 ) -> tuple[J.JointData, str | None]:
     """A Review (or None: bundled), JointData, or list of EffectTables -> (JointData, review name)."""
     if isinstance(data, J.JointData):
@@ -84,7 +85,7 @@ def resolve_data(
         data = load_review()
     if isinstance(data, list | tuple):
         tables = [t for t in data if timepoints is None or t.timepoint in timepoints]
-        return J.assemble(tables, mediators, outcomes), None
+        return J.assemble(tables, mediators, outcomes, md_units=md_units), None
     if timepoints is not None:
         analyses = [a for a in data.analyses() if a[1] in timepoints]
 
@@ -97,8 +98,8 @@ def resolve_data(
             def effects(self, o, t):
                 return data.effects(o, t)
 
-        return J.assemble_review(_View(), mediators, outcomes), data.name
-    return J.assemble_review(data, mediators, outcomes), getattr(data, "name", None)
+        return J.assemble_review(_View(), mediators, outcomes, md_units=md_units), data.name
+    return J.assemble_review(data, mediators, outcomes, md_units=md_units), getattr(data, "name", None)
 
 
 def _prior_dicts(tau_priors, mu_priors) -> dict:
@@ -122,6 +123,7 @@ def fit_joint(
     mediators=J.DEFAULT_MEDIATORS,
     outcomes=J.DEFAULT_OUTCOMES,
     timepoints=None,
+    md_units: dict | None = None,
     options: J.JointOptions | None = None,
     tau_priors: dict | None = None,
     mu_priors: dict | None = None,
@@ -148,6 +150,8 @@ def fit_joint(
         Mediator outcome names (headline first) and the observed measures of the final outcome.
     timepoints : sequence of str, optional
         Keep only these time points (default: all; non-post ones become follow-up cells).
+    md_units : dict outcome -> float, optional
+        Units that put mean-difference outcomes on the model's scale (:func:`vfsynth.models.joint.assemble`).
     options : JointOptions
     tau_priors, mu_priors : dict construct -> Prior, optional
         Default: the registry defaults for SMD (:func:`vfsynth.models.joint.default_priors`).
@@ -166,7 +170,7 @@ def fit_joint(
     from vfsynth.fits.sampling import sample_model
 
     say = on_event or (lambda msg: log.info(msg))
-    jd, review_name = resolve_data(data, mediators, outcomes, timepoints)
+    jd, review_name = resolve_data(data, mediators, outcomes, timepoints, md_units)
     options = options or J.JointOptions()
     dtau, dmu = J.default_priors(jd.constructs)
     tau_priors = {**dtau, **(tau_priors or {})}
@@ -297,7 +301,7 @@ def quantity_summary(res: JointFitResult, name: str, index: tuple = (), *, depen
     if prior is not None:
         pr = _component(prior, index)
         prs = _stats(pr, prior_weights(res))
-        out["prior"] = {k: prs[k] for k in ("mean", "sd", "q2.5", "median", "q97.5")}
+        out["prior"] = {k: prs[k] for k in ("mean", "sd", "q2.5", "q25", "median", "q75", "q97.5")}
         out["learned_ratio"] = ps["sd"] / prs["sd"] if prs["sd"] > 0 else None
         iqr_post, iqr_prior = ps["q75"] - ps["q25"], prs["q75"] - prs["q25"]
         out["learned_ratio_iqr"] = iqr_post / iqr_prior if iqr_prior > 0 else None
@@ -309,7 +313,7 @@ def quantity_summary(res: JointFitResult, name: str, index: tuple = (), *, depen
         out["label"] = f"{J.PRIOR_ONLY_LABEL} on {', '.join(missing)}"
         out["posterior_if_shown"] = {k: out.pop(k) for k in ("mean", "sd", "q2.5", "q25", "median", "q75", "q97.5")}
         if "prior" in out:
-            out.update({k: out["prior"][k] for k in ("mean", "sd", "q2.5", "median", "q97.5")})
+            out.update({k: out["prior"][k] for k in ("mean", "sd", "q2.5", "q25", "median", "q75", "q97.5")})
         out["source"] = "prior"
     else:
         out["label"] = "posterior"
@@ -327,8 +331,13 @@ def summarize_joint(res: JointFitResult) -> dict[str, Any]:
     there are 2+ mediators), ``transmission`` (external slope, predicted effect through
     sensitivity, gap), ``pooled`` (per construct and time point, with p_benefit),
     ``heterogeneity`` (tau), ``correlations``, ``followup``, ``options``, ``priors``,
-    ``diagnostics``, ``fit``, ``dag``. Every quantity has mean, sd, q2.5, q97.5, mcse_mean,
-    learned_ratio, learned_ratio_iqr, prior_only and label.
+    ``diagnostics``, ``fit``, ``dag``, ``identification`` (one row per labelled quantity),
+    ``identification_rule``, ``surrogacy`` (:mod:`vfsynth.fits.surrogacy`), ``bayes_factor``
+    (:mod:`vfsynth.fits.mediation_bf`) and, for sensitivity + reflective functioning ->
+    attachment, ``external_evidence`` (:mod:`vfsynth.fits.external_evidence`). Every quantity
+    has median, q2.5, q25, q75, q97.5, learned_ratio_iqr, prior_only, label, identification,
+    informing_studies (:mod:`vfsynth.fits.mediation_labels`); mean, sd, mcse_mean and
+    learned_ratio only where the moments exist (not for b and the ratios built from it).
     """
     from vfsynth.data.jsonable import to_jsonable
 
@@ -365,6 +374,7 @@ def summarize_joint(res: JointFitResult) -> dict[str, Any]:
         par["proportion_mediated"] = quantity_summary(
             res, "proportion_mediated_parallel", depends_on=deps["proportion_mediated_parallel"])
         out["parallel"] = par
+    transmission_applies = jd.constructs[0] == "sensitivity"
     out["transmission"] = {
         "b_external": {"mean": J.B_EXTERNAL_MEAN, "sd": J.B_EXTERNAL_SD,
                        "source": "De Wolff & van IJzendoorn 1997, r = .24 (see vfsynth.models.joint)"},
@@ -373,6 +383,10 @@ def summarize_joint(res: JointFitResult) -> dict[str, Any]:
                                                       depends_on=deps["predicted_via_sensitivity"]),
         "transmission_gap": quantity_summary(res, "transmission_gap", depends_on=deps["transmission_gap"]),
     }
+    if not transmission_applies:  # De Wolff's r is a sensitivity -> attachment slope
+        out["transmission"] = {"not_applicable": "the external slope (De Wolff & van IJzendoorn 1997) links "
+                                                 "parental sensitivity to attachment; the headline mediator here is "
+                                                 f"{jd.constructs[0]!r}"}
     pooled: dict[str, Any] = {}
     for k, c in enumerate(jd.constructs):
         s = quantity_summary(res, "mu", (k,), depends_on=(c,))
@@ -415,7 +429,53 @@ def summarize_joint(res: JointFitResult) -> dict[str, Any]:
                   "seed": res.config.get("seed"), "sampler": res.config.get("sampler"), "notes": list(res.notes)}
     out["dag"] = J.dag_text(jd.mediators, jd.final)
     out["limitations"] = LIMITATIONS
+    label_quantities(out, jd)
+    add_surrogacy_and_evidence(out, res)
     return to_jsonable(out)
+
+
+def add_surrogacy_and_evidence(out: dict[str, Any], res: JointFitResult) -> None:
+    """Trial-level surrogacy, the mediation Bayes factor and the external-evidence prediction, in place.
+
+    Surrogacy and the Bayes factor carry the identification label of the mediator–final correlation
+    (no pairs: "prior only"); the external prediction is labelled as such, never as data.
+    """
+    from vfsynth.fits.external_evidence import external_summary
+    from vfsynth.fits.mediation_bf import mediation_bayes_factor
+    from vfsynth.fits.surrogacy import surrogacy_summary
+
+    corr = out["mediation"].get("rho_m1_final") or {}
+    ident = {k: corr.get(k) for k in ("identification", "informing_studies", "identification_reason")}
+    out["surrogacy"] = surrogacy_summary(res) | ident
+    out["bayes_factor"] = mediation_bayes_factor(res) | ident
+    ext = external_summary(res, seed=int(res.config.get("seed") or 0))
+    if ext is not None:
+        out["external_evidence"] = ext
+
+
+def label_quantities(out: dict[str, Any], jd: J.JointData) -> None:
+    """Informing-study counts, identification labels and quantile-only ratios
+    (:mod:`vfsynth.fits.mediation_labels`), in place; ``out["identification"]`` lists them all."""
+    from vfsynth.fits import mediation_labels as ML
+
+    paths = []
+    for path, info in ML.identification(jd).items():
+        node: Any = out
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        ML.apply(node, info)
+        head, last = path.split(".")[0], path.split(".")[-1]
+        if head == "transmission" and node["identification"] == ML.POSTERIOR:
+            # a * b_ext uses De Wolff's observational slope: a prediction, never a finding from these data
+            node["identification"] = node["label"] = ML.EXTERNAL
+        if head in ("mediation", "parallel") and last in ("b", "c_prime", "indirect", "proportion_mediated"):
+            ML.quantiles_only(node)
+        paths.append(path)
+    out["identification_paths"] = paths
+    out["identification_rule"] = ML.RULE
+    out["identification"] = ML.table_rows(out)
 
 
 LIMITATIONS = [

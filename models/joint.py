@@ -46,9 +46,11 @@ is *derived* from :math:`(\\mu, \\Sigma)` rather than parametrised directly, bec
 correlation structure and the regression are then consistent by construction; (ii) each
 outcome keeps the registry prior on its own heterogeneity :math:`\\tau_k` and mean
 :math:`\\mu_k`, so the sensitivity block of the joint model has exactly the univariate
-model's prior; when only sensitivity has data, the joint posterior of
-:math:`(\\mu_S, \\tau_S)` *is* the univariate NNHM posterior (the other blocks integrate to
-one), which is what the agreement test checks; (iii) outcomes without data simply
+model's prior; when only sensitivity has data, at the post-intervention time point only and
+without the informative-b potential, the joint posterior of :math:`(\\mu_S, \\tau_S)` *is* the
+univariate NNHM posterior (the other blocks integrate to one), which is what the agreement
+test checks (follow-up rows of the same studies inform their post effects and shift it; the
+potential reweights :math:`\\tau_S`); (iii) outcomes without data simply
 integrate out. The cost: the prior on the slope :math:`b` is implied (a ratio of
 heterogeneity SDs times a correlation; heavy-tailed when :math:`\\tau_S` is small) rather
 than chosen — the JSON reports it from prior sampling.

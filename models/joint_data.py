@@ -7,7 +7,7 @@ it is in :mod:`vfsynth.models.joint`, which re-exports these names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +173,7 @@ class JointData:
             "construct_outcomes": {k: list(v) for k, v in self.construct_outcomes.items()},
             "studies": list(self.studies),
             "cells": list(self.cells),
+            **({"md_units": dict(self.meta["md_units"])} if self.meta.get("md_units") else {}),
             "normal_rows": [
                 {
                     "label": self.row_label[r],
@@ -221,6 +222,7 @@ def assemble(
     outcomes: Sequence[str] = DEFAULT_OUTCOMES,
     *,
     final_name: str | None = None,
+    md_units: Mapping[str, float] | None = None,
 ) -> JointData:
     """Index the rows of several effect tables into the joint model's latent matrix.
 
@@ -236,6 +238,12 @@ def assemble(
         Observed outcome names that measure the final (latent) outcome.
     final_name : str, optional
         Name of the final construct (default :func:`final_construct_name`).
+    md_units : mapping outcome -> float, optional
+        Mean differences the user puts on the model's unit scale by dividing by a stated unit
+        (e.g. ``{"fev1": 100.0}``: FEV1 in units of 100 mL, so that the unit-scale priors
+        N(0, 1) on the mean and half-normal(0.5) on tau mean ±196 mL and a 50 mL median
+        heterogeneity). ``b`` is then "final-outcome SMD per unit of that mediator". Without an
+        entry an MD table is refused: the model links outcomes on the SMD scale.
 
     Raises
     ------
@@ -261,7 +269,15 @@ def assemble(
     construct_of = {m: m for m in mediators} | {o: final for o in outcomes}
 
     tables = [t for t in tables if t.outcome in construct_of]
+    md_units = dict(md_units or {})
+    for o, u in md_units.items():
+        if o not in construct_of:
+            raise JointSpecError(f"md unit given for {o!r}, which is not a mediator or final outcome of the joint model")
+        if not (np.isfinite(u) and u > 0):
+            raise JointSpecError(f"md unit of {o!r} must be a positive number, got {u!r}")
     for t in tables:
+        if t.measure == "MD" and t.outcome in md_units:
+            continue
         if t.measure == "MD":
             raise JointSpecError(
                 f"outcome {t.outcome!r} ({t.timepoint}) is on the MD scale; the joint model links outcomes on "
@@ -310,8 +326,9 @@ def assemble(
                 cr["out"].append(t.outcome)
                 cr["tp"].append(t.timepoint)
             else:
-                nr["y"].append(t.estimate[i])
-                nr["se"].append(t.se[i])
+                unit = md_units.get(t.outcome, 1.0) if t.measure == "MD" else 1.0
+                nr["y"].append(t.estimate[i] / unit)
+                nr["se"].append(t.se[i] / unit)
                 nr["f"].append(CHINN if t.measure == "logOR" else 1.0)
                 nr["st"].append(sidx[s])
                 nr["sl"].append(slot_of(t.outcome, t.timepoint))
@@ -350,6 +367,7 @@ def assemble(
         crow_label=tuple(cr["lab"]),
         crow_outcome=tuple(cr["out"]),
         crow_timepoint=tuple(cr["tp"]),
+        meta={"md_units": md_units} if md_units else {},
     )
 
 
@@ -359,6 +377,7 @@ def assemble_review(
     outcomes: Sequence[str] = DEFAULT_OUTCOMES,
     *,
     final_name: str | None = None,
+    md_units: Mapping[str, float] | None = None,
 ) -> JointData:
     """:func:`assemble` for a :class:`vfsynth.data.Review`: every analysis of the named outcomes.
 
@@ -375,7 +394,7 @@ def assemble_review(
             f"outcome(s) {unknown} not found in review {getattr(review, 'name', '')!r}; it has: {sorted(present)}"
         )
     tables = [review.effects(o, tp) for o, tp in analyses if o in wanted]
-    return assemble(tables, mediators, outcomes, final_name=final_name)
+    return assemble(tables, mediators, outcomes, final_name=final_name, md_units=md_units)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -169,8 +169,11 @@ def mediation_hook(review, seed: int, say) -> dict | None:
     jr = optional_module("vfsynth.fits.joint_runner")
     if jr is None or not hasattr(jr, "fit_joint") or not hasattr(jr, "summarize_joint"):
         return None
+    from vfsynth.data.bundled_examples import joint_defaults
+
     say("joint mediation model")
-    fit = jr.fit_joint(review, seed=seed, on_event=say)
+    # a bundled example (e.g. karner2014) names its own proximal and distal outcomes
+    fit = jr.fit_joint(review, seed=seed, on_event=say, **joint_defaults(review))
     js = jr.summarize_joint(fit)
     med = js.get("mediation", {})
     paths, prior_only, rows = {}, set(), []
@@ -179,19 +182,57 @@ def mediation_hook(review, seed: int, say) -> dict | None:
         if not q:
             paths[key] = None
             continue
-        centre = q.get("median", q.get("mean"))
-        paths[key] = (float(centre), float(q["q2.5"]), float(q["q97.5"]))
-        if q.get("prior_only"):
+        paths[key] = (float(q["median"]), float(q["q2.5"]), float(q["q97.5"]))
+        # dashed in the diagram unless the identification rule calls it a posterior
+        if q.get("prior_only") or q.get("identification", "posterior") != "posterior":
             prior_only.add(key)
     for key in ("a", "b", "c_prime", "indirect", "total", "proportion_mediated"):
         q = med.get(key)
         if q:
-            rows.append([key, f"{q.get('median', q.get('mean')):.3f}", f"{q['q2.5']:.3f} to {q['q97.5']:.3f}",
-                         q.get("label", ""),
-                         # a learned ratio means nothing for a quantity the data cannot inform
-                         "—" if q.get("prior_only") or q.get("learned_ratio") is None else f"{q['learned_ratio']:.2f}"])
+            iqr = q.get("learned_ratio_iqr")
+            rows.append([key, f"{q['median']:.3f}", f"{q['q2.5']:.3f} to {q['q97.5']:.3f}",
+                         q.get("identification", q.get("label", "")), str(q.get("informing_studies", "")),
+                         "—" if iqr is None else f"{iqr:.2f}"])
     verdict = getattr(fit, "verdict", {}) or {}
     notes = list(getattr(fit, "notes", []))
     return {"paths": paths, "prior_only": prior_only, "rows": rows, "notes": notes,
             "problems": list(verdict.get("problems", [])), "scale": js.get("scale", ""),
-            "note": "posterior median [95% CrI]; dashed = prior only (no data on that path)"}
+            "identification": js.get("identification", []), "rule": js.get("identification_rule", ""),
+            "extra": mediation_extra_lines(js),
+            "note": "posterior median [95% CrI]; dashed = not labelled posterior (prior only or weakly identified)"}
+
+
+def _iv(q: dict | None, scale: float = 1.0) -> str:
+    if not q or q.get("median") is None:
+        return "n/a"
+    return f"{q['median'] * scale:.3f} ({q['q2.5'] * scale:.3f} to {q['q97.5'] * scale:.3f})"
+
+
+def mediation_extra_lines(js: dict) -> list[str]:
+    """Report lines on trial-level surrogacy, the mediation Bayes factor and the external-evidence
+    prediction of a :func:`summarize_joint` object, each with its label."""
+    out = []
+    su = js.get("surrogacy")
+    if su:
+        ste = su.get("surrogate_threshold_effect")
+        preds = "; ".join(f"proximal {p['proximal']:.2f} → distal {p['median']:.3f} ({p['low']:.3f} to {p['high']:.3f})"
+                          for p in su.get("predictions", []))
+        out.append(f"Trial-level surrogacy ({su.get('identification', '')}, {su.get('informing_studies', 0)} informing "
+                   f"studies): R²_trial {_iv(su.get('r2_trial'))}; surrogate threshold effect "
+                   + ("none within the searched range" if ste is None else f"{ste:.3f}")
+                   + f"; predicted distal effect of a new trial: {preds}.")
+    bf = js.get("bayes_factor")
+    if bf and bf.get("bf10") is not None:
+        lo, hi = bf["log10_bf10_mc_interval"]
+        out.append(f"Bayes factor for a non-zero {su.get('proximal', '') if su else ''}–outcome correlation (≡ b ≠ 0), "
+                   f"Savage–Dickey: BF10 = {bf['bf10']:.2f} (log10 Monte-Carlo interval {lo:.2f} to {hi:.2f}); "
+                   f"label {bf.get('identification', '')}.")
+    ext = js.get("external_evidence")
+    if ext:
+        out.append(f"External-evidence prediction (not data; Zeegers et al. 2017 correlations, assumptions: "
+                   f"{'; '.join(ext['assumptions'])}): attachment SMD through sensitivity {_iv(ext['via_sensitivity'])}, "
+                   f"through reflective functioning {_iv(ext['via_reflective_functioning'])}, total {_iv(ext['total'])}"
+                   + ("" if all(ext["mediator_effects_from_data"].values()) else
+                      " (a mediator without data enters through its prior)") + ".")
+    return out
+

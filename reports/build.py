@@ -144,6 +144,7 @@ def build_report(
 
     def first_screen():
         doc, recs = key_findings.key_findings(review, res, sof_rows, robustness)
+        key_findings.mediation_findings(doc, mediation)
         records.extend(recs)
         return doc
 

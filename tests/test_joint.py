@@ -262,11 +262,19 @@ def test_no_data_paths_are_labelled_prior_only(bundled_post_fit):
     med = s["mediation"]
     assert not med["a"]["prior_only"] and med["a"]["label"] == "posterior"
     assert med["a"]["learned_ratio"] < 0.5
+    assert med["a"]["identification"] == "posterior" and med["a"]["informing_studies"] == 6
     for k in ("b", "c_prime", "indirect", "total", "proportion_mediated"):
         assert med[k]["prior_only"], k
         assert med[k]["label"].startswith(J.PRIOR_ONLY_LABEL)
-        assert med[k]["source"] == "prior" and med[k]["mean"] == med[k]["prior"]["mean"]
+        assert med[k]["source"] == "prior" and med[k]["median"] == med[k]["prior"]["median"]
         assert med[k]["p_positive"] is None
+        assert med[k]["identification"] == "prior only" and med[k]["informing_studies"] == 0, k
+    # ratios are summarised by quantiles only (their moments need not exist)
+    for k in ("b", "c_prime", "indirect", "proportion_mediated"):
+        assert "mean" not in med[k] and "sd" not in med[k] and "mean" not in med[k]["prior"], k
+    assert not any(r["label"] == "posterior" for r in s["identification"]
+                   if r["quantity"].split(".")[0] in ("mediation", "parallel", "correlations")
+                   and r["quantity"] not in ("mediation.a", "parallel.sensitivity.a"))
     assert s["pooled"]["reflective_functioning"]["post"]["prior_only"]
     assert s["pooled"]["sensitivity"]["post"]["p_benefit"] > 0.9
     assert s["parallel"]["reflective_functioning"]["a"]["prior_only"]
@@ -357,9 +365,14 @@ def test_cli_fit_user_review_all_outcomes(tmp_path, fit_dir, capsys):
     assert s["constructs"]["child_secure+child_score"]["rows"] == 14
     med = s["mediation"]
     for k in ("a", "b", "c_prime", "indirect", "total", "proportion_mediated"):
-        for key in ("mean", "sd", "q2.5", "q97.5", "mcse_mean", "learned_ratio", "prior_only"):
+        # moments only where they exist: b and the quantities built from it are ratios
+        keys = ("median", "q2.5", "q97.5", "learned_ratio_iqr", "prior_only", "identification", "informing_studies")
+        if k in ("a", "total"):
+            keys += ("mean", "sd", "mcse_mean", "learned_ratio")
+        for key in keys:
             assert key in med[k], (k, key)
         assert med[k]["prior_only"] is False
+        assert med[k]["informing_studies"] == 14, k  # every simulated study reports both outcomes
     # honest recovery bounds: truth within 3 posterior SDs (a, total); data shrink them a lot
     assert abs(med["a"]["mean"] - mu[0]) < 3 * med["a"]["sd"]
     assert abs(med["total"]["mean"] - mu[2]) < 3 * med["total"]["sd"]

@@ -91,6 +91,8 @@ def register(subparsers) -> None:
         help="joint model: final-outcome measures, comma-separated (default attachment_security,attachment_aqs)",
     )
     p.add_argument("--rho-w", metavar="R", default=None, help="joint model: within-study correlation of rows")
+    p.add_argument("--md-unit", metavar="OUTCOME=UNIT", action="append", default=None,
+                   help="joint model: put a mean-difference outcome on the unit scale (e.g. fev1=100: per 100 mL)")
     p.add_argument("--informative-b", action="store_true", help="joint model: informative prior on the b path")
     p.set_defaults(func=run)
 
@@ -120,8 +122,8 @@ def run(args) -> int:
         return int(run_joint_cli(args) or 0)
     if not args.outcome:
         raise UserInputError("--outcome is required (e.g. --outcome sensitivity)")
-    if args.mediator or args.outcomes or args.rho_w is not None or args.informative_b:
-        raise UserInputError("--mediator / --outcomes / --rho-w / --informative-b only apply to --model joint")
+    if args.mediator or args.outcomes or args.rho_w is not None or args.informative_b or args.md_unit:
+        raise UserInputError("--mediator / --outcomes / --rho-w / --informative-b / --md-unit only apply to --model joint")
     if not 0 < args.target_accept < 1:
         raise UserInputError(f"--target-accept must be between 0 and 1, got {args.target_accept}")
 

@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     mcid = parse_mcid(args.mcid, UserInputError)
     if args.moderators and not args.data:
         raise UserInputError("--moderators needs --data (the bundled review has its own moderators)")
-    if args.data and not Path(args.data).exists():
+    from vfsynth.data.bundled_examples import is_example
+
+    if args.data and not Path(args.data).exists() and not is_example(args.data):
         raise UserInputError(f"--data: file not found: {args.data}")
 
     from vfsynth.data import load_data

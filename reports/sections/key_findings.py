@@ -128,3 +128,22 @@ def key_findings(review, results: list[AnalysisResult], sof_rows: list[SOF.SofRo
         "statistical parts of GRADE (inconsistency, imprecision); the rating itself is the reviewers' judgement."
     )
     return d, records
+
+
+def mediation_findings(d: Doc, mediation: dict | None) -> None:
+    """One key-findings line on the mediation path, with the joint model's identification labels.
+
+    Uses the labels of :mod:`vfsynth.fits.mediation_labels` (via the report's mediation hook), so
+    the first screen never calls a prior a finding; ratios are given by median and interval.
+    """
+    if not mediation or not mediation.get("rows"):
+        return
+    items = []
+    for key, median, interval, label, studies, iqr in mediation["rows"]:
+        if key not in ("a", "b", "indirect", "proportion_mediated"):
+            continue
+        items.append(f"{key}: median {median} (95% {interval}) — {label}, {studies or 0} informing studies, "
+                     f"posterior/prior IQR {iqr}")
+    if items:
+        d.callout("info", "Mediation (joint model; labels say what the data could inform):", items=items)
+

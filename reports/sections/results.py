@@ -74,5 +74,11 @@ def results_section(results, mediation: dict | None) -> Doc:
                                                  note=mediation.get("note", "")), "mediation",
                   "Mediation diagram annotated with the joint model's posterior medians [95% CrI]")
         if mediation.get("rows"):
-            d.table(["Quantity", "Median", "95% interval", "Source", "Posterior SD / prior SD"], mediation["rows"])
+            d.table(["Quantity", "Median", "95% interval", "Label", "Informing studies", "Posterior / prior IQR"],
+                    mediation["rows"])
+        for line in mediation.get("extra", []):
+            d.para(line)
+        if mediation.get("rule"):
+            d.para(f"Labels: {mediation['rule']}. Ratios (b, c′, indirect, proportion mediated) are summarised "
+                   "by median and quantiles only: their means need not exist.")
     return d
