@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "priors_cmd",
     "update_cmd",
     "import_cmd",
+    "batch_cmd",
 )
 
 
