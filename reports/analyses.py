@@ -95,6 +95,7 @@ def engine_fitter(engine: str = "auto") -> Fitter | None:
     def fitter(review, table, model, seed, say):
         return runner_fitter(review, table, model, seed, say, engine=engine)
 
+    fitter.cache_token = f"runner_fitter/engine={engine}"  # keys the report cache (report_cache)
     return fitter
 
 

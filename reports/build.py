@@ -71,6 +71,7 @@ def build_report(
     extras: bool = True,
     ci_kind: str = "eti",
     command: str = "vfsynth report",
+    cache: bool = True,
 ) -> ReportResult:
     """Fit/reload every analysis of ``review`` and write ``report.html``, ``report.md``, ``summary.json``.
 
@@ -99,12 +100,17 @@ def build_report(
         Equal-tailed (default) or highest-density credible intervals.
     command : str
         The command line that regenerates this report (recorded in it).
+    cache : bool
+        Re-use a stored build with exactly these inputs (:mod:`vfsynth.reports.report_cache`:
+        data, settings, code and library versions) and store this one. Only with the default
+        fitter or one carrying a ``cache_token`` (an arbitrary fitter cannot be keyed).
 
     Returns
     -------
     ReportResult
     """
     t0 = time.perf_counter()
+    wall0 = time.time()
     say = Progress(progress)
     if review is None:
         from vfsynth.data import load_review
@@ -113,7 +119,21 @@ def build_report(
     out = Path(DEFAULT_OUT_DIR if out_dir is None else out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # looked up at call time so that tests can swap the default fitter
+    # the default fitter is looked up now (tests swap it): its identity is part of the key
+    default = f"{A.runner_fitter.__module__}.{A.runner_fitter.__qualname__}"
+    token = f"{default}/engine=auto" if fitter is None else getattr(fitter, "cache_token", None)
+    if token is not None and fitter is not None:
+        token = f"{token}/{default}"
     fitter = fitter or A.runner_fitter
+    key = None
+    if cache and token is not None:
+        from vfsynth.reports import report_cache as RC
+
+        key = RC.build_key(review, {"seed": seed, "fitter": token, "control_risk": control_risk, "mcid": mcid,
+                                    "min_k": min_k, "extras": extras, "ci_kind": ci_kind, "command": command,
+                                    "out": str(out)})
+        if (entry := RC.load(key)) is not None:
+            return _from_cache(entry, review, out, seed, say, t0)
 
     say(f"review {review.name}: {len(review.analyses())} analyses")
     res, single = A.run_analyses(review, seed=seed, fitter=fitter, say=say, min_k=min_k, control_risk=control_risk,
@@ -170,9 +190,40 @@ def build_report(
     payload = {"review": review.name, "seed": seed, "run": record, "key_findings": records,
                "analyses": [s.to_dict() for s in summaries]}
     js_path.write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    if key is not None:
+        written = {p.relative_to(out).as_posix() for p in (html_path, md_path, js_path)}
+        RC.store(key, {"kf_doc": kf_doc, "sections": sections, "n_pooled": len(res), "payload": payload,
+                       "records": records, "failures": failures, "analyses": [_without_draws(r) for r in res],
+                       "side_files": RC.side_files(out, wall0, written)})
     secs = time.perf_counter() - t0
     say(f"wrote {html_path} and {md_path} in {secs:.1f}s")
     return ReportResult(html_path, md_path, js_path, secs, res, records, failures)
+
+
+def _without_draws(r: AnalysisResult) -> AnalysisResult:
+    import dataclasses
+
+    return dataclasses.replace(r, dt=None)
+
+
+def _from_cache(entry: dict, review, out: Path, seed: int, say, t0: float) -> ReportResult:
+    """Write a stored build again, saying at the top and in summary.json that it was re-used."""
+    from vfsynth.reports import report_cache as RC
+
+    kf_doc, payload = entry["kf_doc"], entry["payload"]
+    note = (f"This report was re-used whole from the report cache: its data, settings, priors, code and "
+            f"library versions are identical to the build of {entry['built_at']}, so nothing was fitted, "
+            "sampled, refitted or redrawn in this run (cache key " + entry["key"][:12] + "). Delete "
+            f"{RC.step_cache_dir()} to rebuild from the saved fits.")
+    kf_doc.callout("info", "Re-used from the report cache", text=note)
+    payload["run"] = {**payload["run"], "cache": {"reused": True, "built_at": entry["built_at"], "key": entry["key"]}}
+    say(f"nothing changed since {entry['built_at']}: re-using the cached report")
+    html_path, md_path, js_path = _write(out, review, kf_doc, entry["sections"], entry["n_pooled"], seed)
+    js_path.write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    RC.restore_side_files(out, entry["side_files"])
+    secs = time.perf_counter() - t0
+    say(f"wrote {html_path} and {md_path} in {secs:.1f}s (from the report cache)")
+    return ReportResult(html_path, md_path, js_path, secs, entry["analyses"], entry["records"], entry["failures"])
 
 
 def _mediation(review, seed: int, say) -> dict | None:

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "import_cmd",
     "average_cmd",
     "calibrate_cmd",
+    "batch_cmd",
 )
 
 

@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--engine", choices=("auto", "exact", "nuts", "batched"), default="auto",
                    help="engine of each analysis's fit: auto (default) = exact integration where the model has it, "
                         "else NUTS")
+    p.add_argument("--no-cache", action="store_true",
+                   help="rebuild every step even if a cached build with the same inputs exists")
     p.set_defaults(func=run)
 
 
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         extras=not args.no_extras,
         command=cmd,
         fitter=engine_fitter(args.engine),
+        cache=not args.no_cache,
     )
     print(res.html)
     print(res.markdown)
