@@ -215,51 +215,52 @@ class Review:
             raise UnknownAnalysisError(
                 f"no rows for outcome {outcome!r} at time point {timepoint!r}; available: {self.analyses()}"
             )
-        effs = [row_effect(r, smd_variance) for _, r in sel.iterrows()]
-        counts = Counter(e.measure for e in effs)
+        from vfsynth.data.row_effects import row_effects
+
+        effs = row_effects(sel, smd_variance)
+        kinds = effs.measure
+        counts = Counter(kinds.tolist())
         if "MD" in counts and len(counts) > 1:
             raise DataRequestError(
                 f"{outcome}/{timepoint}: cannot mix MD with {sorted(set(counts) - {'MD'})} rows"
             )
         top = max(counts.values())
-        measure = next(e.measure for e in effs if counts[e.measure] == top)
-        est, se, deriv = [], [], []
-        for e, (_, r) in zip(effs, sel.iterrows(), strict=True):
-            y, v, how = e.estimate, e.variance, e.derivation
-            if e.measure != measure:
-                if measure == "SMD":
-                    y, v = es.logor_to_smd(y, v)
-                    how += "; converted log OR -> SMD (Chinn 2000, x sqrt(3)/pi)"
-                else:
-                    y, v = es.smd_to_logor(y, v)
-                    how += "; converted SMD -> log OR (Chinn 2000, x pi/sqrt(3))"
-            if r["note"]:
-                how += f" | note: {r['note']}"
-            est.append(y)
-            se.append(math.sqrt(v))
-            deriv.append(how)
+        measure = next(m for m in kinds if counts[m] == top)
+        y, v = effs.estimate.copy(), effs.variance.copy()
+        deriv = list(effs.derivation)
+        other = kinds != measure
+        if other.any():
+            if measure == "SMD":
+                y[other], v[other] = es.logor_to_smd(y[other], v[other])
+                note = "; converted log OR -> SMD (Chinn 2000, x sqrt(3)/pi)"
+            else:
+                y[other], v[other] = es.smd_to_logor(y[other], v[other])
+                note = "; converted SMD -> log OR (Chinn 2000, x pi/sqrt(3))"
+            for i in np.flatnonzero(other):
+                deriv[i] += note
+        for i, text in enumerate(sel["note"].tolist()):
+            if text:
+                deriv[i] += f" | note: {text}"
         n_total = np.where(
             sel["n_t"].notna() & sel["n_c"].notna(), sel["n_t"] + sel["n_c"], sel["n_total"]
         ).astype(float)
         year = sel["year"].to_numpy(dtype=float).copy()
         if self.moderators is not None and "year" in self.moderators.columns:
-            for i, s in enumerate(sel["study"]):
-                if math.isnan(year[i]) and s in self.moderators.index:
-                    val = pd.to_numeric(self.moderators.at[s, "year"], errors="coerce")
-                    year[i] = float(val) if pd.notna(val) else math.nan
+            mod_year = pd.to_numeric(self.moderators["year"], errors="coerce")
+            missing = np.isnan(year)
+            if missing.any():
+                year[missing] = pd.Series(sel["study"].to_numpy()[missing]).map(mod_year).to_numpy(dtype=float)
         count_cols = None
         if measure == "logOR":
-            c = np.array(
-                [e.counts if e.counts is not None else (math.nan,) * 4 for e in effs], dtype=float
-            )
+            c = effs.counts
             count_cols = dict(events_t=c[:, 0], n_t=c[:, 1], events_c=c[:, 2], n_c=c[:, 3])
         return EffectTable(
             outcome=outcome,
             timepoint=timepoint,
             measure=measure,
             study=tuple(sel["study"]),
-            estimate=np.array(est),
-            se=np.array(se),
+            estimate=y,
+            se=np.sqrt(v),
             n_total=n_total,
             year=year,
             derivation=tuple(deriv),
@@ -269,7 +270,7 @@ class Review:
                 "smd_variance": smd_variance,
                 "lines": [int(x) for x in sel["line"]],
                 "inclusion": self.meta.get("inclusion"),
-                "converted": int(sum(e.measure != measure for e in effs)),
+                "converted": int(other.sum()),
             },
             **(count_cols or {}),
         )

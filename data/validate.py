@@ -131,46 +131,25 @@ def _validate_records(
     if not records:
         problems.append(Problem(None, None, None, "the file has a header but no data rows"))
 
-    rows: list[dict] = []
-    first_line: dict[tuple[str, str, str], int] = {}
-    for line, cells in records:
-        if len(cells) > len(header):
-            extra = [c for c in cells[len(header) :] if c.strip()]
-            if extra:
-                problems.append(
-                    Problem(
-                        line,
-                        None,
-                        None,
-                        f"row has {len(cells)} cells but the header has {len(header)}",
-                    )
-                )
-        raw = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header)}
-        row, row_problems = _validate_row(line, raw, has_timepoint="timepoint" in header)
-        problems += row_problems
-        key = (row["study"], row["outcome"], row["timepoint"])
-        if row["study"] and row["outcome"] and row["timepoint"]:
-            if key in first_line:
-                problems.append(
-                    Problem(
-                        line,
-                        row["study"],
-                        None,
-                        f"duplicate row: study/outcome/timepoint {key[1]!r}/{key[2]!r} already given on "
-                        f"line {first_line[key]}",
-                    )
-                )
-            else:
-                first_line[key] = line
-        rows.append(row)
+    from vfsynth.data.validate_columns import validate_rows
 
+    frame, row_problems = validate_rows(header, records)
+    problems += row_problems
     if problems:
         raise DataValidationError(problems, path)
-    frame = pd.DataFrame(rows, columns=[*schema.ALL_COLUMNS, "line", "form"])
-    for col in schema.NUMERIC_COLUMNS:
-        frame[col] = frame[col].astype(float)
-    frame["higher_is_better"] = frame["higher_is_better"].astype(bool)
     return frame
+
+
+def parse_number(cell: str) -> float | None:
+    """The number a (stripped, non-blank) cell holds, or None when it holds none.
+
+    The one place cells become numbers (the row validator and the column-wise validator
+    both call it), so the accepted number syntax is defined here alone.
+    """
+    try:
+        return float(cell)
+    except ValueError:
+        return None
 
 
 def _validate_row(
@@ -198,9 +177,8 @@ def _validate_row(
         if _blank(cell):
             row[col] = math.nan
             continue
-        try:
-            val = float(cell.strip())
-        except ValueError:
+        val = parse_number(cell.strip())
+        if val is None:
             bad(col, f"cannot read {cell.strip()!r} as a number")
             row[col] = math.nan
             continue
