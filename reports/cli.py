@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "priors_cmd",
     "update_cmd",
     "import_cmd",
+    "benchmark_cmd",
 )
 
 
