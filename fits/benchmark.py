@@ -109,6 +109,7 @@ def run_benchmark(quick: bool = False, say=lambda msg: None) -> dict:
             got.update(floor_exact_seconds=floor, ratio_to_floor=got["seconds"] / floor,
                        bytes_per_study=got["rss_mb"] * 2**20 / k)
             res[f"fit_k{k}"] = got
+            say(f"fit_k{k}: {json.dumps(got)}")
         csv = write_simulated(tmpd / f"rows_{n_rows}.csv", n_rows)
         say(f"load + validate + effects, {n_rows} rows")
         got = _pipeline(csv, "data")
@@ -118,6 +119,7 @@ def run_benchmark(quick: bool = False, say=lambda msg: None) -> dict:
         got.update(floor_read_csv_seconds=floor, ratio_to_floor=got["seconds"] / floor,
                    note="load + validate + effects; the frequentist pooling step of `vfsynth data` is not included")
         res[f"data_rows{n_rows}"] = got
+        say(f"data_rows{n_rows}: {json.dumps(got)}")
         say("vfsynth fit process (bundled review, exact engine)")
         env = dict(os.environ, VFSYNTH_FIT_DIR=str(tmpd / "fits"), VFSYNTH_CACHE_DIR=str(tmpd / "cache"))
         probe = ("import runpy, sys, json; sys.argv=['vfsynth','fit','--outcome','sensitivity','--json','--refit'];"
