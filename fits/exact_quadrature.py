@@ -71,12 +71,28 @@ def _mu_nodes(mu_prior: Prior | None) -> tuple[np.ndarray, np.ndarray, np.ndarra
     raise ValueError(f"exact NNHM supports normal, normal-mixture, Student-t and flat mu priors, not {mu_prior.family!r}")
 
 
+#: Largest (tau nodes x studies) block formed at once: bounds the memory of the quadrature at
+#: O(k) (8 MB per block array) whatever the number of studies.
+_BLOCK = 1 << 20
+
+
 def _gauss(y, s2, tau, m0, v0):
     """Per (tau, mu-prior node) pair: log p(y | tau, node), conditional mean M and variance V of mu.
 
     ``tau`` shape (T,), ``m0`` and ``v0`` shape (L,) (the node's normal prior on mu); results
-    shape (T, L).
+    shape (T, L). The tau nodes are processed in blocks of at most :data:`_BLOCK` (node, study)
+    cells: every row's sums are the same as in one pass, so the result is identical and the
+    memory is linear in k.
     """
+    tau = np.asarray(tau, dtype=float)
+    step = max(1, _BLOCK // max(len(y), 1))
+    if len(tau) <= step:
+        return _gauss_block(y, s2, tau, m0, v0)
+    parts = [_gauss_block(y, s2, tau[i:i + step], m0, v0) for i in range(0, len(tau), step)]
+    return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))
+
+
+def _gauss_block(y, s2, tau, m0, v0):
     k = len(y)
     w = 1.0 / (s2[None, :] + tau[:, None] ** 2)  # (T, k)
     sw = w.sum(1)[:, None]

@@ -141,9 +141,11 @@ def _exact_summaries(ep, table, model: str) -> tuple[dict, dict | None, dict, di
     pred = {"mean": ep.predictive_mean, "q2.5": float(pq[0]), "q97.5": float(pq[2]),
             "p_benefit": ep.prob_new_greater(0.0)}
     thq = ep.theta_quantiles(q)
-    theta = [{"study": s, "estimate": float(table.estimate[i]), "se": float(table.se[i]),
-              "mean": float(ep.theta_mean[i]), "sd": float(ep.theta_sd[i]), "q2.5": float(thq[i, 0]),
-              "q97.5": float(thq[i, 2])} for i, s in enumerate(table.study)]
+    tm, ts = ep.theta_mean, ep.theta_sd
+    theta = [{"study": s, "estimate": est, "se": se, "mean": m, "sd": sd, "q2.5": lo, "q97.5": hi}
+             for s, est, se, m, sd, lo, hi in zip(table.study, table.estimate.tolist(), table.se.tolist(),
+                                                 tm.tolist(), ts.tolist(), thq[:, 0].tolist(), thq[:, 2].tolist(),
+                                                 strict=True)]
     return mu, tau, {"p": ep.prob_mu_greater(0.0), "mcse": 0.0}, pred, theta
 
 
@@ -166,7 +168,8 @@ def summary_frame(fit, level: float = 0.95):
         if fit.model != "common-effect":
             rows.append(("tau", ep.tau_mean, ep.tau_sd, *ep.tau_quantiles(qs), 0.0))
         rows.append(("theta_new", ep.predictive_mean, ep.predictive_sd, *pq, 0.0))
-        rows += [(f"theta[{s}]", ep.theta_mean[i], ep.theta_sd[i], *thq[i], 0.0) for i, s in enumerate(fit.table.study)]
+        tm, ts = ep.theta_mean, ep.theta_sd
+        rows += [(f"theta[{s}]", tm[i], ts[i], *thq[i], 0.0) for i, s in enumerate(fit.table.study)]
         source = "exact"
     else:
         post = fit.dt["posterior"]

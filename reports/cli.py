@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "average_cmd",
     "calibrate_cmd",
     "batch_cmd",
+    "benchmark_cmd",
 )
 
 

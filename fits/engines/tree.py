@@ -17,6 +17,15 @@ variables as a NUTS fit:
 
 Every random step uses a stream of one :class:`numpy.random.SeedSequence` built from the
 fit's seed, so the seed reproduces the whole tree.
+
+Memory. The study-level arrays (``theta``, ``log_likelihood``, ``posterior_predictive`` and the
+prior's ``theta`` / ``prior_predictive``) hold ``k x draws`` numbers each. They are stored only
+while ``k x draws <= STUDY_DRAWS_LIMIT`` (10 million cells, 80 MB per array: k = 2,500 at the
+default 4 x 1,000 draws), so LOO and every draw-based plot work for reviews of any realistic
+size. Above it the tree keeps the hyper-parameters, ``theta_new`` and the data, and says so in
+``attrs["vfsynth_study_draws"]``; :func:`study_level_draws` computes the study-level draws on
+demand, block by block, from the hyper-parameter draws (memory: one block of studies at a time),
+and exact summaries of each study's effect come from the exact posterior without any draws.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ from typing import Any
 import numpy as np
 
 PRIOR_DRAWS = 500
+#: Largest ``k x draws`` for which the study-level draws are stored in the tree (see above).
+STUDY_DRAWS_LIMIT = 10_000_000
 
 
 def _rngs(seed: int, n: int) -> list[np.random.Generator]:
@@ -34,50 +45,94 @@ def _rngs(seed: int, n: int) -> list[np.random.Generator]:
 
 
 def posterior_tree(spec, table, priors: Mapping[str, Any], hyper: Mapping[str, np.ndarray], *, seed: int,
-                   sample_stats: Mapping[str, np.ndarray] | None = None):
-    """The DataTree of a fit whose hyper-parameter draws are ``hyper`` (arrays ``(chain, draw)``)."""
+                   sample_stats: Mapping[str, np.ndarray] | None = None, study_draws: bool | None = None):
+    """The DataTree of a fit whose hyper-parameter draws are ``hyper`` (arrays ``(chain, draw)``).
+
+    ``study_draws``: store the study-level draws (``None``, the default: when
+    ``k x draws <= STUDY_DRAWS_LIMIT``).
+    """
     from arviz_base import from_dict
 
     y = np.asarray(table.estimate, dtype=float)
     se = np.asarray(table.se, dtype=float)
     r_theta, r_new, r_ppc, r_prior = _rngs(seed, 4)
     hyper = {k: np.asarray(v, dtype=float) for k, v in hyper.items()}
-    theta = spec.draw_study_effects(r_theta, y, se, hyper)
-    post = dict(hyper)
-    post["theta"] = theta
-    post["theta_new"] = spec.draw_new_effect(r_new, hyper)
-    ll = spec.study_loglik(table, hyper)
-    ppc = theta + se * r_ppc.standard_normal(theta.shape)
     shape = next(iter(hyper.values())).shape
-    groups = {
+    if study_draws is None:
+        study_draws = len(y) * int(np.prod(shape)) <= STUDY_DRAWS_LIMIT
+    post = dict(hyper)
+    groups: dict[str, dict] = {}
+    if study_draws:
+        theta = spec.draw_study_effects(r_theta, y, se, hyper)
+        post["theta"] = theta
+        groups["log_likelihood"] = {"y": spec.study_loglik(table, hyper)}
+        groups["posterior_predictive"] = {"y": theta + se * r_ppc.standard_normal(theta.shape)}
+    post["theta_new"] = spec.draw_new_effect(r_new, hyper)
+    groups.update({
         "posterior": post,
-        "log_likelihood": {"y": ll},
-        "posterior_predictive": {"y": ppc},
         "observed_data": {"y": y},
         "constant_data": {"se": se},
         "sample_stats": dict(sample_stats) if sample_stats else {"diverging": np.zeros(shape, dtype=bool)},
-    }
-    prior = _prior_draws(spec, priors, se, r_prior)
+    })
+    prior = _prior_draws(spec, priors, se, r_prior, study_draws)
     if prior is not None:
         groups["prior"], groups["prior_predictive"] = prior
+        if groups["prior_predictive"] is None:
+            del groups["prior_predictive"]
     dims = {"theta": ["study"], "y": ["study"], "se": ["study"]}
     dt = from_dict(groups, dims=dims, coords={"study": list(table.study)})
     if prior is None:
         dt.attrs["vfsynth_prior_predictive"] = "unavailable: improper (flat) prior"
+    if not study_draws:
+        dt.attrs["vfsynth_study_draws"] = (
+            f"not stored: k x draws = {len(y)} x {int(np.prod(shape))} > {STUDY_DRAWS_LIMIT} "
+            "(vfsynth.fits.engines.tree.study_level_draws computes them on demand)")
     dt.attrs["vfsynth_seed"] = int(seed)
     return dt
 
 
-def _prior_draws(spec, priors, se, rng):
-    """Prior and prior-predictive groups (one chain), or None when a prior is improper."""
+def study_level_draws(spec, table, hyper: Mapping[str, np.ndarray], *, seed: int, block: int = 2_000):
+    """Yield ``(slice, theta, log_lik, y_rep)`` for consecutive blocks of ``block`` studies.
+
+    The study-level draws of :func:`posterior_tree`, computed from the hyper-parameter draws
+    one block of studies at a time (arrays ``(chain, draw, len(slice))``), so any k fits in
+    memory. Given the hyper-parameters the studies are conditionally independent
+    (:math:`\\theta_i \\mid y_i, \\mu, \\tau`, and the marginal likelihood factorises over
+    studies), so each block is an exact draw of its studies; the random streams are derived
+    from ``seed`` and the block's position, so a seed reproduces every block.
+    """
+    hyper = {k: np.asarray(v, dtype=float) for k, v in hyper.items()}
+    for b, start in enumerate(range(0, table.k, block)):
+        sl = slice(start, min(start + block, table.k))
+        sub = table.subset(_mask(table.k, sl))
+        r_theta, r_ppc = (np.random.default_rng(s) for s in np.random.SeedSequence([int(seed), 78, b]).spawn(2))
+        theta = spec.draw_study_effects(r_theta, sub.estimate, sub.se, hyper)
+        yield sl, theta, spec.study_loglik(sub, hyper), theta + sub.se * r_ppc.standard_normal(theta.shape)
+
+
+def _mask(k: int, sl: slice) -> np.ndarray:
+    m = np.zeros(k, dtype=bool)
+    m[sl] = True
+    return m
+
+
+def _prior_draws(spec, priors, se, rng, study_draws: bool = True):
+    """Prior and prior-predictive groups (one chain), or None when a prior is improper.
+
+    Without ``study_draws`` the prior group holds the hyper-parameters and ``theta_new`` only and
+    the prior-predictive group is None.
+    """
     roles = [r for r in spec.prior_roles if priors.get(r) is not None]
     if any(not priors[r].is_proper for r in roles):
         return None
     hyper = {r: np.asarray(priors[r].rvs(size=(1, PRIOR_DRAWS), rng=rng), dtype=float) for r in roles}
+    prior = dict(hyper)
+    if not study_draws:
+        prior["theta_new"] = spec.draw_new_effect(rng, hyper)
+        return prior, None
     k = len(se)
     # a study's effect under the prior is a new study's effect, drawn k times
     theta = np.stack([spec.draw_new_effect(rng, hyper) for _ in range(k)], axis=-1)
-    prior = dict(hyper)
     prior["theta"] = theta
     prior["theta_new"] = spec.draw_new_effect(rng, hyper)
     return prior, {"y": theta + se * rng.standard_normal(theta.shape)}
