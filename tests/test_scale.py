@@ -1,4 +1,4 @@
-"""Linear-memory paths of issue 12: blocked exact summaries, study draws on demand, column-wise validation."""
+"""Linear-memory paths of issue 12: blocked exact summaries, study draws on demand."""
 
 from __future__ import annotations
 
