@@ -181,18 +181,9 @@ def gh_grid(dims: int, n: int = GH_N) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([g.ravel() for g in grids], axis=-1), lw.ravel()
 
 
-def study_loglik(xp, lay: StudyLayout, params: dict[str, Any]):
-    """:math:`\\log p(\\mathbf y_i \\mid h)` for every study, shape ``(..., n_studies)``.
-
-    Parameters
-    ----------
-    xp : module
-        ``numpy`` or ``jax.numpy``.
-    lay : StudyLayout
-    params : dict
-        ``mu``, ``tau`` ``(..., K)``; ``corr`` ``(..., K, K)``; ``rho_w`` (scalar or ``(...)``);
-        with follow-up cells ``d_mean``, ``tau_delta`` ``(..., n_cells)``.
-    """
+def study_moments(xp, lay: StudyLayout, params: dict[str, Any]):
+    """Latent mean ``m``, latent covariance ``C``, each study's (pseudo-)row covariance ``K`` ``(..., n, A, A)``
+    (identity on padding) and residuals ``y - E[y]`` ``(..., n, A)`` (zero on padding)."""
     m, C = latent_moments(xp, params["mu"], params["tau"], params["corr"], params.get("d_mean"),
                           params.get("tau_delta"), lay.cell_construct)
     rho = xp.asarray(params["rho_w"])[..., None, None, None]
@@ -208,6 +199,23 @@ def study_loglik(xp, lay: StudyLayout, params: dict[str, Any]):
     W = np.where(eye, sese, 0.0) + rho * np.where(nn & ~eye, sese, 0.0)
     K = xp.where(vv, F * Cs + W, np.where(eye, 1.0, 0.0))
     resid = xp.where(lay.valid, lay.y - m_r, 0.0)
+    return m, C, K, resid
+
+
+def study_loglik(xp, lay: StudyLayout, params: dict[str, Any]):
+    """:math:`\\log p(\\mathbf y_i \\mid h)` for every study, shape ``(..., n_studies)``.
+
+    Parameters
+    ----------
+    xp : module
+        ``numpy`` or ``jax.numpy``.
+    lay : StudyLayout
+    params : dict
+        ``mu``, ``tau`` ``(..., K)``; ``corr`` ``(..., K, K)``; ``rho_w`` (scalar or ``(...)``);
+        with follow-up cells ``d_mean``, ``tau_delta`` ``(..., n_cells)``.
+    """
+    m, C, K, resid = study_moments(xp, lay, params)
+    slot = lay.slot
     Kinv_r = xp.linalg.solve(K, resid[..., None])[..., 0]
     _, logdet = xp.linalg.slogdet(K)
     n_valid = lay.valid.sum(axis=1)

@@ -75,3 +75,49 @@ def test_marginal_broadcasts_over_draws_and_leaves_padding_out():
 
     none = subset(jd, np.zeros(jd.n_rows, bool), np.zeros(jd.n_count_rows, bool))
     assert np.all(JM.study_loglik(np, JM.layout(none, 10.0), PARAMS) == 0.0)
+
+
+def _point_posterior(jd, p, S=64, seed=0):
+    """A posterior of S draws a hair apart at the hyper-parameters ``p`` (the PSIS weights are then uniform)."""
+    import xarray as xr
+
+    rng = np.random.default_rng(seed)
+    K = len(jd.constructs)
+    jit = 1e-9 * rng.standard_normal((1, S, K))
+    ii, jj = np.tril_indices(K, -1)
+    ds = {"mu": (("chain", "draw", "construct"), p["mu"][None, None] + jit),
+          "tau": (("chain", "draw", "construct"), np.broadcast_to(p["tau"], (1, S, K))),
+          "corr_pairs": (("chain", "draw", "pair"), np.broadcast_to(p["corr"][ii, jj], (1, S, len(ii)))),
+          "d_mean": (("chain", "draw", "cell"), np.broadcast_to(p["d_mean"], (1, S, 1))),
+          "tau_delta": (("chain", "draw", "cell"), np.broadcast_to(p["tau_delta"], (1, S, 1)))}
+    return xr.DataTree.from_dict({"posterior": xr.Dataset(ds)})
+
+
+def test_loo_pit_is_the_textbook_conditional_normal_of_the_marginal():
+    """At a point-mass posterior, LOO-PIT of a row of a study without count rows is Phi of the Schur-complement
+    conditional of y_r given the study's other rows, in the MVN with covariance F C F' + W built here."""
+    from vfsynth.fits.joint_loo import loo_pit_marginal
+
+    jd = small_review()
+    pit = loo_pit_marginal(_point_posterior(jd, PARAMS), jd, J.JointOptions())
+    assert list(pit.columns) == ["row", "outcome", "timepoint", "observed", "loo_pit", "pareto_k", "reliable"]
+    sig = PARAMS["corr"] * np.outer(PARAMS["tau"], PARAMS["tau"])
+    cc = jd.cell_construct
+    m = np.concatenate([PARAMS["mu"], PARAMS["mu"][cc] + PARAMS["d_mean"]])
+    C = np.block([[sig, sig[:, cc]], [sig[cc, :], sig[np.ix_(cc, cc)] + np.diag(PARAMS["tau_delta"] ** 2)]])
+    checked = 0
+    for i in range(len(jd.studies)):
+        if np.any(jd.crow_study == i):
+            continue
+        rows = np.flatnonzero(jd.row_study == i)
+        f, s = jd.factor[rows], jd.se[rows]
+        V = np.outer(f, f) * C[np.ix_(jd.row_slot[rows], jd.row_slot[rows])] + np.outer(s, s) * (0.3 + 0.7 * np.eye(len(rows)))
+        mean = f * m[jd.row_slot[rows]]
+        for j, r in enumerate(rows):
+            o = np.delete(np.arange(len(rows)), j)
+            w = np.linalg.solve(V[np.ix_(o, o)], V[o, j]) if o.size else np.zeros(0)
+            mu_c = mean[j] + w @ (jd.y[rows[o]] - mean[o])
+            sd_c = np.sqrt(V[j, j] - V[j, o] @ w)
+            assert pit["loo_pit"].iloc[r] == pytest.approx(norm.cdf(jd.y[r], mu_c, sd_c), abs=1e-6)
+            checked += 1
+    assert checked >= 10
