@@ -118,7 +118,7 @@ def psis_loso(ll_full: np.ndarray, ll_target: np.ndarray) -> dict[str, np.ndarra
     lw = np.empty_like(flat_f)
     k = np.empty(n)
     for i in range(n):
-        lwi, ki = array_stats.psislw(-flat_f[:, i], r_eff=float(r_eff[i]))
+        lwi, ki = array_stats.psislw(flat_f[:, i], r_eff=float(r_eff[i]))  # takes log-likelihoods: w ~ 1/p
         lw[:, i] = np.asarray(lwi) - _logmeanexp(np.asarray(lwi)) - np.log(len(lwi))
         k[i] = float(ki)
     elpd = _logmeanexp(lw + flat_t, axis=0) + np.log(flat_f.shape[0])
@@ -154,7 +154,8 @@ def jax_hyper_density(jd: J.JointData, tau_priors, mu_priors, options: J.JointOp
 
     Both come from :func:`vfsynth.models.joint.build_generative` (the PyMC graph the package fits),
     compiled with :func:`pymc.sampling.jax.get_jaxified_graph` over the hyper-parameters' unconstrained
-    value variables (Jacobians included); the study effects, baselines and observations are not in it.
+    value variables (Jacobians and potentials included); the study effects, baselines and observations are
+    not in it.
 
     Returns
     -------
@@ -166,7 +167,8 @@ def jax_hyper_density(jd: J.JointData, tau_priors, mu_priors, options: J.JointOp
     model = J.build_generative(jd, tau_priors, mu_priors, options)
     rvs = [model[n] for n in _hyper_rv_names(model, jd)]
     vvs = [model.rvs_to_values[rv] for rv in rvs]
-    lp = model.logp(vars=rvs, jacobian=True)
+    # potentials too: with informative_b the prior of b carries an extra factor
+    lp = model.logp(vars=rvs + list(model.potentials), jacobian=True)
     lp_fn = get_jaxified_graph(inputs=vvs, outputs=[lp])
     outs = [model["mu"], model["tau"], model["corr_pairs"]]
     outs += [model[n] for n in ("d_mean", "tau_delta", "rho_w") if n in model.named_vars]
@@ -332,6 +334,7 @@ def joint_loso_result(res, table, *, k_threshold: float = K_THRESHOLD, refit: bo
     from vfsynth.fits.compare import LosoResult, loso
 
     jd = res.data
+    refit_kwargs = {"tau_priors": res.tau_priors or None, "mu_priors": res.mu_priors or None, **(refit_kwargs or {})}
     tab = joint_loso_table(res.dt, jd, res.options, outcome=table.outcome, timepoint=table.timepoint, refit=refit,
                            k_threshold=k_threshold, refit_kwargs=refit_kwargs)
     names = [str(s) for s in tab["study"]]
@@ -404,7 +407,7 @@ def loo_pit_marginal(dt, jd: J.JointData, options: J.JointOptions, k_threshold: 
     for i, rows in enumerate(lay.normal_rows):
         for j, r in enumerate(rows):
             x = ll[..., i, j].reshape(S)
-            lw, k = array_stats.psislw(-x, r_eff=float(r_eff[i, j]))
+            lw, k = array_stats.psislw(x, r_eff=float(r_eff[i, j]))  # takes log-likelihoods: w ~ 1/p
             lw = np.asarray(lw) - _logmeanexp(np.asarray(lw)) - np.log(S)
             pit[r] = float(np.sum(np.exp(lw) * ndtr(z[..., i, j].reshape(S))))
             kk[r] = float(k)

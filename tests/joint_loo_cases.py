@@ -24,6 +24,11 @@ def _table(outcome, timepoint, studies, est, se, n, counts=None):
 
 
 def small_review(seed: int = 7, k: int = 8) -> J.JointData:
+    """The :func:`small_tables` assembled for the joint model."""
+    return J.assemble(small_tables(seed, k), MEDIATORS, OUTCOMES)
+
+
+def small_tables(seed: int = 7, k: int = 8) -> list[EffectTable]:
     """``k`` simulated studies: sensitivity in all but one, attachment (AQS SMD) in most, counts of secure
     attachment in two studies, a 6-month follow-up of sensitivity in three; true effects from the joint model
     with mu = (0.5, 0.3), tau = (0.25, 0.2), corr 0.6, rho_w 0.3."""
@@ -57,4 +62,4 @@ def small_review(seed: int = 7, k: int = 8) -> J.JointData:
         _table("attachment_security", "post", st[c_idx], np.zeros(len(c_idx)), np.ones(len(c_idx)), n[c_idx],
                counts=(et, nt, ec, nt)),
     ]
-    return J.assemble(tables, MEDIATORS, OUTCOMES)
+    return tables

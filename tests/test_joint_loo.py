@@ -152,3 +152,46 @@ def test_psis_loso_equals_exact_refits_within_monte_carlo_error():
             assert abs(ps["elpd"][j] - ex[0]) < tol, (outcome, jd.studies[i], ps["elpd"][j], ex[0], tol)
             compared += 1
     assert compared >= 10
+    # the comparison glue: the joint model's LosoResult for the attachment (AQS) table, PSIS only
+    from types import SimpleNamespace
+
+    import xarray as xr
+    from joint_loo_cases import small_tables
+
+    K = len(jd.constructs)
+    ii, jj = np.tril_indices(K, -1)
+    post = xr.Dataset({"mu": (("chain", "draw", "construct"), full["mu"]), "tau": (("chain", "draw", "construct"), full["tau"]),
+                       "corr_pairs": (("chain", "draw", "pair"), full["corr"][..., ii, jj]),
+                       "d_mean": (("chain", "draw", "cell"), full["d_mean"]),
+                       "tau_delta": (("chain", "draw", "cell"), full["tau_delta"])})
+    res = SimpleNamespace(dt=xr.DataTree.from_dict({"posterior": post}), data=jd, options=J.JointOptions(),
+                          tau_priors={}, mu_priors={})
+    table = next(t for t in small_tables() if t.outcome == "attachment_aqs")
+    got = L.joint_loso_result(res, table, refit=False)
+    lay_t = JM.layout(L.target_rows(jd, "attachment_aqs"), 10.0)
+    ps = L.psis_loso(ll_f[..., :6], JM.study_loglik(np, lay_t, full)[..., :6])
+    assert list(got.pointwise["study"]) == list(table.study) == ["s1", "s2", "s3", "s4", "s5", "s6"]
+    np.testing.assert_allclose(got.pointwise["elpd"], ps["elpd"], rtol=0, atol=1e-10)
+    assert got.elpd_loo.elpd == pytest.approx(ps["elpd"].sum(), abs=1e-9)
+    assert (got.pointwise["rows_left_out"] >= got.pointwise["rows_predicted"]).all()
+
+
+def test_psis_loso_with_full_study_ratios_matches_conjugate_closed_form():
+    """Normal mean with a N(0, 10^2) prior, each 'study' two rows y_i1, y_i2 ~ N(theta, 1); exact posterior draws.
+    PSIS with ratios from the study's two rows, predicting only its first row, vs the closed form
+    p(y_i1 | y_-i) = N(y_i1; m_-i, sqrt(1 + v_-i)), with m_-i, v_-i the posterior without both rows of study i."""
+    from vfsynth.fits.joint_loo import psis_loso
+
+    rng = np.random.default_rng(5)
+    n = 6
+    y = rng.normal(0.3, 1.0, size=(n, 2))
+    prec = 1 / 100.0 + 2 * n
+    theta = rng.normal(y.sum() / prec, 1 / np.sqrt(prec), size=(4, 2000))
+    ll_rows = norm.logpdf(y[None, None], theta[..., None, None], 1.0)       # (chain, draw, n, 2)
+    got = psis_loso(ll_rows.sum(-1), ll_rows[..., 0])
+    for i in range(n):
+        p_i = 1 / 100.0 + 2 * (n - 1)
+        m_i = (y.sum() - y[i].sum()) / p_i
+        ref = norm.logpdf(y[i, 0], m_i, np.sqrt(1 + 1 / p_i))
+        assert got["pareto_k"][i] < 0.7
+        assert abs(got["elpd"][i] - ref) < 4 * got["mcse"][i], (i, got["elpd"][i], ref, got["mcse"][i])
