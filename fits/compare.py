@@ -29,8 +29,8 @@ function of the hyper-parameters only:
 LOO on this likelihood is exactly leave-one-study-out prediction of a *new* study's effect
 drawn from the random-effects distribution, and the leave-one-out posterior of
 :math:`(\\mu,\\tau)` is close to the full posterior, so PSIS is stable. The joint model
-contributes its own per-study log-likelihood for the outcome (its sensitivity block), as
-provided by its fit.
+leaves each study out with all its rows (every outcome and time point) and predicts the same
+rows of the compared outcome (:mod:`vfsynth.fits.joint_loo`).
 
 Exact refits
 ------------
@@ -426,10 +426,10 @@ def compare_models(
         Any of ``"common-effect"``, ``"random-effects"``, ``"t"`` (Student-t random
         effects, :math:`\\nu=4`, as in :mod:`vfsynth.models.univariate`) and ``"joint"`` (the
         joint sensitivity–attachment model fitted by :func:`vfsynth.fits.joint_runner.fit_joint`
-        (cached); its per-study log-likelihood for this outcome, :func:`joint_study_loglik`;
-        included when the outcome is a mediator block of the joint model, else noted and
-        skipped). No exact refits exist for the joint model: studies with high Pareto k are
-        noted.
+        (cached); each study left out with ALL its rows, its rows of this outcome predicted,
+        with the study effects integrated out (:mod:`vfsynth.fits.joint_loo`; exact batched
+        refits where Pareto k > ``k_threshold``); included when the outcome is a mediator
+        block of the joint model, else noted and skipped).
     joint_kwargs : dict, optional
         Passed to ``fit_joint`` (e.g. ``draws``, ``chains``, ``seed``).
     tau_prior, mu_prior : Prior or spec string, optional
@@ -467,10 +467,10 @@ def compare_models(
     notes: list[str] = []
     for i, kind in enumerate(models):
         if kind == "joint":
-            got = _joint_loglik(data if review is None else review, table, seed=seed, notes=notes, joint_kwargs=joint_kwargs)
-            if got is None:
-                continue
-            results["joint"] = loso(got[0], model="joint", posterior=got[1], k_threshold=k_threshold)
+            got = _joint_loso(data if review is None else review, table, notes=notes, joint_kwargs=joint_kwargs,
+                              k_threshold=k_threshold)
+            if got is not None:
+                results["joint"] = got
             continue
         spec = get_spec(kind, **({"nu": T_NU} if kind == "t" else {}))
         if not spec.supports("batched"):
@@ -544,36 +544,9 @@ def small_difference_notes(tab: pd.DataFrame) -> list[str]:
             f"predict almost alike, and the stacking weights among them are not evidence for one over another"]
 
 
-def joint_study_loglik(dt, table: EffectTable, construct: str | None = None):
-    """Per-study sensitivity-block log-likelihood of a joint-model fit, ``(chain, draw, study)``.
-
-    The joint model's study effects for construct ``c`` are
-    :math:`\\theta_{c,i} \\sim N(\\mu_c, \\tau_c)` marginally (the multivariate normal's
-    margin), so a study's estimate of that outcome has the marginal likelihood
-    :math:`N(y_i \\mid \\mu_c, \\sqrt{\\tau_c^2 + s_i^2})` — the same predictive target (a new
-    study's estimate) as for the univariate models, evaluated at the joint posterior's draws of
-    ``mu_<c>`` and ``tau_<c>``. (The joint posterior also learned from the study's *other*
-    outcomes; this term does not condition on them, so it is the joint model's prediction of
-    the outcome for a new study, comparable across models.)
-    """
-    import xarray as xr
-
-    c = construct or table.outcome
-    post = dt["posterior"]
-    if f"mu_{c}" not in post or f"tau_{c}" not in post:
-        raise KeyError(f"the joint fit has no construct {c!r}")
-    mu = post[f"mu_{c}"].values
-    tau = post[f"tau_{c}"].values
-    ll = marginal_loglik("random-effects", table.estimate, table.se, mu, tau)
-    return xr.DataArray(
-        ll, dims=("chain", "draw", "study"),
-        coords={"chain": np.arange(mu.shape[0]), "draw": np.arange(mu.shape[1]), "study": list(table.study)}, name="y",
-    )
-
-
-def _joint_loglik(data, table: EffectTable, *, seed: int, notes: list, joint_kwargs: dict | None = None):
-    """``(per-study log-likelihood, posterior of mu_c / tau_c)`` of the joint model for this
-    outcome, or ``None`` (with a note)."""
+def _joint_loso(data, table: EffectTable, *, notes: list, joint_kwargs: dict | None = None, k_threshold: float = K_THRESHOLD):
+    """The joint model's leave-one-study-out (all of a study's rows left out, its rows of this
+    outcome predicted; :func:`vfsynth.fits.joint_loo.joint_loso_result`), or ``None`` (with a note)."""
     if isinstance(data, EffectTable):
         notes.append("joint model: needs a Review (several outcomes), not a single table; skipped")
         return None
@@ -586,11 +559,11 @@ def _joint_loglik(data, table: EffectTable, *, seed: int, notes: list, joint_kwa
         notes.append("joint model: compared at the post-intervention time point only; skipped")
         return None
     try:
+        from vfsynth.fits.joint_loo import joint_loso_result
         from vfsynth.fits.joint_runner import fit_joint
 
         res = fit_joint(data, **(joint_kwargs or {}))
-        post = res.dt["posterior"].to_dataset()[[f"mu_{table.outcome}", f"tau_{table.outcome}"]]
-        return joint_study_loglik(res.dt, table), post
+        return joint_loso_result(res, table, k_threshold=k_threshold)
     except Exception as exc:  # noqa: BLE001 - the joint model may not apply to this review
         notes.append(f"joint model: not compared ({type(exc).__name__}: {exc})")
         return None

@@ -66,42 +66,16 @@ def conditional_row_predictive(res: JointFitResult) -> tuple[np.ndarray, np.ndar
 
 
 def loo_pit_rows(res: JointFitResult, seed: int = DEFAULT_SEED):
-    """LOO-PIT of every normal row (arviz_stats), with the conditional pointwise likelihood.
+    """LOO-PIT of every normal row with the study effects integrated out, with Pareto k per row.
 
-    Returns a DataFrame: row label, outcome, time point, observed, LOO-PIT value. Count rows
-    are discrete and are checked by :func:`posterior_predictive_table` instead.
+    :func:`vfsynth.fits.joint_loo.loo_pit_marginal`: columns row, outcome, time point, observed,
+    ``loo_pit``, ``pareto_k`` and ``reliable`` (k <= 0.7, the univariate models' rule). Count rows
+    are discrete and are checked by :func:`posterior_predictive_table` instead. (``seed`` is kept
+    for callers; the PIT is computed from the normal CDF, not from random replicates.)
     """
-    import arviz_base as azb
-    import arviz_stats as azs
-    import pandas as pd
+    from vfsynth.fits.joint_loo import loo_pit_marginal
 
-    jd = res.data
-    if jd.n_rows == 0:
-        return pd.DataFrame(columns=["row", "outcome", "timepoint", "observed", "loo_pit"])
-    chains = res.dt["posterior"].sizes["chain"]
-    cmean, csd, ll = conditional_row_predictive(res)
-    rng = np.random.default_rng(seed)
-    rep = rng.normal(cmean, csd)
-    shape = (chains, -1, jd.n_rows)
-    coords = {"row": list(jd.row_label)}
-    dims = {"y": ["row"]}
-    dt = azb.from_dict(
-        {
-            # loo_pit needs a posterior group; the PIT itself uses only the next three groups
-            "posterior": {"draw_index": np.arange(ll.shape[0], dtype=float).reshape(chains, -1)},
-            "posterior_predictive": {"y": rep.reshape(shape)},
-            "log_likelihood": {"y": ll.reshape(shape)},
-            "observed_data": {"y": jd.y},
-        },
-        coords=coords,
-        dims=dims,
-    )
-    pit = azs.loo_pit(dt, var_names=["y"])
-    vals = np.asarray(pit["y"].values if hasattr(pit, "data_vars") or hasattr(pit, "children") else pit).ravel()
-    return pd.DataFrame({
-        "row": list(jd.row_label), "outcome": list(jd.row_outcome), "timepoint": list(jd.row_timepoint),
-        "observed": jd.y, "loo_pit": vals,
-    })
+    return loo_pit_marginal(res.dt, res.data, res.options)
 
 
 def posterior_predictive_table(res: JointFitResult):
