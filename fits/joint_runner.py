@@ -441,13 +441,17 @@ def add_surrogacy_and_evidence(out: dict[str, Any], res: JointFitResult) -> None
     (no pairs: "prior only"); the external prediction is labelled as such, never as data.
     """
     from vfsynth.fits.external_evidence import external_summary
-    from vfsynth.fits.mediation_bf import mediation_bayes_factor
+    from vfsynth.fits.mediation_bf import averaged_indirect, mediation_bayes_factor
     from vfsynth.fits.surrogacy import surrogacy_summary
 
     corr = out["mediation"].get("rho_m1_final") or {}
     ident = {k: corr.get(k) for k in ("identification", "informing_studies", "identification_reason")}
     out["surrogacy"] = surrogacy_summary(res) | ident
     out["bayes_factor"] = mediation_bayes_factor(res) | ident
+    ind = out["mediation"].get("indirect") or {}
+    out["averaged_indirect"] = averaged_indirect(
+        np.asarray(res.dt["posterior"]["indirect"].values), out["bayes_factor"].get("bf10")
+    ) | {k: ind.get(k) for k in ("identification", "informing_studies", "identification_reason")}
     ext = external_summary(res, seed=int(res.config.get("seed") or 0))
     if ext is not None:
         out["external_evidence"] = ext

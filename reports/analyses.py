@@ -228,6 +228,11 @@ def mediation_extra_lines(js: dict) -> list[str]:
         out.append(f"Bayes factor for a non-zero {su.get('proximal', '') if su else ''}–outcome correlation (≡ b ≠ 0), "
                    f"Savage–Dickey: BF10 = {bf['bf10']:.2f} (log10 Monte-Carlo interval {lo:.2f} to {hi:.2f}); "
                    f"label {bf.get('identification', '')}.")
+    av = js.get("averaged_indirect")
+    if av and av.get("computed"):
+        out.append(f"Indirect effect averaged over mediation / no mediation (prior P = "
+                   f"{av['prior_probability_mediation']:.2f}, posterior P = {av['posterior_probability_mediation']:.2f}): "
+                   f"{_iv(av)}; label {av.get('identification', '')}.")
     ext = js.get("external_evidence")
     if ext:
         out.append(f"External-evidence prediction (not data; Zeegers et al. 2017 correlations, assumptions: "
