@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from vfsynth.data.errors import DataValidationError, Problem
+from vfsynth.data.inputfile import gunzip_capped, read_input_bytes
 from vfsynth.data.revman_common import (
     _DATA_KEYS,
     _POOLED_KEYS,
@@ -43,11 +44,9 @@ def read_rm5(path: str | Path) -> RevManReview:
         If the file is not RevMan 5 XML or a data row names an unknown study.
     """
     path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":  # some tools gzip .rm5 files
-        import gzip
-
-        raw = gzip.decompress(raw)
+    raw = read_input_bytes(path)
+    if raw[:2] == b"\x1f\x8b":  # some tools gzip .rm5 files; capped against gzip bombs
+        raw = gunzip_capped(raw, path)
     try:
         root = ET.fromstring(raw)  # bytes: the XML declaration's encoding is used
     except ET.ParseError as exc:
