@@ -19,7 +19,7 @@ import pandas as pd
 from vfsynth.data import effects as es
 from vfsynth.data import schema
 from vfsynth.data.effect_table import EffectTable
-from vfsynth.data.errors import DataRequestError, UnknownAnalysisError
+from vfsynth.data.errors import DataRequestError, MixedMeasureError, Problem, UnknownAnalysisError
 
 
 @dataclass(frozen=True)
@@ -218,9 +218,20 @@ class Review:
         effs = [row_effect(r, smd_variance) for _, r in sel.iterrows()]
         counts = Counter(e.measure for e in effs)
         if "MD" in counts and len(counts) > 1:
-            raise DataRequestError(
-                f"{outcome}/{timepoint}: cannot mix MD with {sorted(set(counts) - {'MD'})} rows"
-            )
+            # Name each row of the minority scale: the user must change those (README promise:
+            # every data problem names line, study and column).
+            minority = "MD" if counts["MD"] <= sum(v for k, v in counts.items() if k != "MD") else None
+            first_other = next(r for e, (_, r) in zip(effs, sel.iterrows(), strict=True) if
+                               (e.measure == "MD") != (minority == "MD"))
+            problems = [
+                Problem(int(r["line"]), r["study"], "measure",
+                        f"{outcome}/{timepoint}: a {e.measure} row cannot be pooled with "
+                        f"{'SMD / log OR' if e.measure == 'MD' else 'MD'} rows such as line "
+                        f"{int(first_other['line'])} (no common scale); use one measure per outcome")
+                for e, (_, r) in zip(effs, sel.iterrows(), strict=True)
+                if (e.measure == "MD") == (minority == "MD")
+            ]
+            raise MixedMeasureError(problems, self.meta.get("path"))
         top = max(counts.values())
         measure = next(e.measure for e in effs if counts[e.measure] == top)
         est, se, deriv = [], [], []

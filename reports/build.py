@@ -21,6 +21,7 @@ from pathlib import Path
 
 from vfsynth.data.jsonable import to_jsonable
 from vfsynth.reports import analyses as A
+from vfsynth.reports import report_dir
 from vfsynth.reports import sof as SOF
 from vfsynth.reports.analyses import DEFAULT_SEED, AnalysisResult, Fitter, Progress
 from vfsynth.reports.html_report import Doc, Section, all_figures, render_html, render_markdown
@@ -111,7 +112,7 @@ def build_report(
 
         review = load_review()
     out = Path(DEFAULT_OUT_DIR if out_dir is None else out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = report_dir.prepare(out)  # refuses a user's folder before any fitting
     # looked up at call time so that tests can swap the default fitter
     fitter = fitter or A.runner_fitter
 
@@ -169,6 +170,8 @@ def build_report(
     payload = {"review": review.name, "seed": seed, "run": record, "key_findings": records,
                "analyses": [s.to_dict() for s in summaries]}
     js_path.write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    for rel in folder.finish():
+        say(f"kept {out / rel}: made by an earlier build but edited since")
     secs = time.perf_counter() - t0
     say(f"wrote {html_path} and {md_path} in {secs:.1f}s")
     return ReportResult(html_path, md_path, js_path, secs, res, records, failures)
@@ -192,7 +195,7 @@ def run_record(review, seed: int, command: str, out: Path, failures: list[Failur
 
 
 def _write(out: Path, review, kf: Doc, sections: list[Section], n_pooled: int, seed: int) -> tuple[Path, Path, Path]:
-    """Write report.html, report.md and figures/ (stale figures removed); the three paths."""
+    """Write report.html, report.md and figures/; the three paths (stale files: report_dir)."""
     title = f"Bayesian evidence synthesis: {review.name}"
     subtitle = ("Video feedback for parental sensitivity and attachment security (Cochrane CD012348) — "
                 "reanalysis of a public-source reconstruction" if is_reconstruction(review)
@@ -201,9 +204,6 @@ def _write(out: Path, review, kf: Doc, sections: list[Section], n_pooled: int, s
     figs = all_figures(kf, sections)
     fig_dir = out / "figures"
     fig_dir.mkdir(exist_ok=True)
-    for old in fig_dir.glob("*.png"):
-        if old.name not in figs:
-            old.unlink()
     for name, png in figs.items():
         (fig_dir / name).write_bytes(png)
     html_path, md_path = out / "report.html", out / "report.md"

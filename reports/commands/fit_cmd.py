@@ -155,11 +155,12 @@ def run(args) -> int:
     from vfsynth.models.spec import get_spec
 
     model = args.model or default_model(table)
-    try:
-        tau_prior, mu_prior = resolve_priors(table, model, args.tau_prior, args.mu_prior)
-    except (ValueError, KeyError) as exc:
-        which = "--tau-prior" if args.tau_prior or "heterogeneity" in str(exc) else "--mu-prior"
-        raise UserInputError(f"{which}: {exc}") from None
+    # Resolve tau alone first so an error names the option that caused it ("" is a value too).
+    for which, specs in (("--tau-prior", (args.tau_prior, None)), ("--mu-prior", (args.tau_prior, args.mu_prior))):
+        try:
+            tau_prior, mu_prior = resolve_priors(table, model, *specs)
+        except (ValueError, KeyError) as exc:
+            raise UserInputError(f"{which}: {exc}") from None
     settings = FitSettings(engine=args.engine, sampler=args.sampler, draws=args.draws, tune=args.tune,
                            chains=args.chains, target_accept=args.target_accept,
                            **({} if args.seed is None else {"seed": args.seed}))
