@@ -19,6 +19,7 @@ import pandas as pd
 from vfsynth.data import schema
 from vfsynth.data.errors import DataValidationError, Problem
 from vfsynth.data.numbers import parse_decimal
+from vfsynth.data.text_safety import unescape_csv_cell
 
 
 def read_records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -64,7 +65,18 @@ def validate_data(text: str, path: str | None = None) -> pd.DataFrame:
     (``"continuous"``, ``"binary"`` or ``"estimate"``).
     """
     header, records = read_records(text)
-    return _validate_records(header, records, path)
+    return _validate_records(header, _unescape_text(header, records, schema.TEXT_COLUMNS), path)
+
+
+def _unescape_text(header: list[str], records: list[tuple[int, list[str]]], text_columns) -> list:
+    """Undo vfsynth's own spreadsheet-formula guard (:mod:`vfsynth.data.text_safety`) in text
+    columns of a CSV, so a file vfsynth wrote reads back exactly as it was before writing."""
+    idx = [i for i, name in enumerate(header) if name in text_columns]
+    for _, cells in records:
+        for i in idx:
+            if i < len(cells):
+                cells[i] = unescape_csv_cell(cells[i].strip())
+    return records
 
 
 def validate_frame(frame: pd.DataFrame, path: str | None = None) -> pd.DataFrame:
@@ -369,7 +381,8 @@ def validate_moderators(
     Columns whose every non-blank cell is a number become float; others stay text.
     """
     header, records = read_records(text)
-    return _validate_moderator_records(header, records, known_studies, path)
+    text_cols = set(header)  # any moderator column may hold text
+    return _validate_moderator_records(header, _unescape_text(header, records, text_cols), known_studies, path)
 
 
 def validate_moderators_frame(
