@@ -74,8 +74,10 @@ def read_input_bytes(path: str | os.PathLike) -> bytes:
     return raw
 
 
-def gunzip_capped(raw: bytes, path: str | os.PathLike, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
-    """Decompress gzip data, refusing output larger than ``limit`` bytes or a corrupt stream."""
+def gunzip_capped(raw: bytes, path: str | os.PathLike, limit: int | None = None) -> bytes:
+    """Decompress gzip data, refusing output larger than ``limit`` bytes (default
+    :data:`MAX_DECOMPRESSED_BYTES`) or a corrupt stream."""
+    limit = MAX_DECOMPRESSED_BYTES if limit is None else limit
     d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
         out = d.decompress(raw, limit + 1)

@@ -43,7 +43,7 @@ def csv_safe_frame(frame):
     """
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object:
+        if out[col].dtype.kind not in "biufcmM":  # object or pandas' string dtypes
             out[col] = out[col].map(lambda v: csv_cell(v) if isinstance(v, str) else v)
     return out
 

@@ -56,6 +56,9 @@ class ReportFolder:
 
     out: Path
     previous: dict[str, str] = field(default_factory=dict)
+    #: (mtime_ns, ctime_ns, size) of each owned file when the build started: a file whose stamp
+    #: is unchanged at the end was not written by this build (a leftover of the previous one).
+    stamps: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def finish(self) -> list[str]:
         """After writing: drop the previous build's unchanged leftovers, write the manifest.
@@ -66,17 +69,23 @@ class ReportFolder:
         written_now = {rel: _sha256(self.out / rel) for rel in now}
         kept = []
         for rel, digest in self.previous.items():
-            if rel in now:
-                continue
             path = self.out / rel
-            if path.is_file() and _sha256(path) != digest:
-                kept.append(rel)  # edited by someone since: not ours to delete
-            elif path.is_file():
+            if rel not in now or _stamp(path) != self.stamps.get(rel):
+                continue  # gone, or rewritten by this build
+            if written_now[rel] != digest:
+                kept.append(rel)  # edited by someone since the last build: not ours to delete
+                written_now.pop(rel)
+            else:
                 path.unlink()
-                written_now.pop(rel, None)
+                written_now.pop(rel)
         manifest = {"format": MANIFEST_FORMAT, "files": dict(sorted(written_now.items()))}
         (self.out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         return kept
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_size
 
 
 def prepare(out: str | os.PathLike) -> ReportFolder:
@@ -115,4 +124,4 @@ def prepare(out: str | os.PathLike) -> ReportFolder:
         raise ReportFolderError(
             f"--out {p}: {foreign[0]}{more} was not written by vfsynth report and would be replaced; "
             "move it away or choose another folder")
-    return ReportFolder(p, previous)
+    return ReportFolder(p, previous, {rel: _stamp(p / rel) for rel in previous if (p / rel).is_file()})
