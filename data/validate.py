@@ -305,7 +305,7 @@ def _validate_row(
             if given(col) and row[col] <= 0:
                 bad(col, f"standard deviation must be > 0, got {row[col]:g}")
             elif given(col) and row[col] < schema.MIN_RELATIVE_SD * max(
-                1.0, *(abs(row[m]) for m in ("mean_t", "mean_c") if given(m))
+                [1.0, *(abs(row[m]) for m in ("mean_t", "mean_c") if given(m))]
             ):
                 bad(col, f"implausibly small standard deviation {row[col]:g} (a data-entry error? "
                          "it would make this study's SMD and weight enormous)")

@@ -459,6 +459,14 @@ def test_implausible_values_are_flagged(tmp_path, row, column):
     assert (prob.row, prob.study, prob.column) == (2, "A 2001", column)
 
 
+def test_tiny_sd_check_with_both_means_missing(tmp_path):
+    # found by the fuzz run: the implausible-SD check crashed when no arm mean was given
+    p = _csv(tmp_path, "A 2001,2001,x,post,SMD,20,,1.0,20,,1.0,,\n")
+    with pytest.raises(DataValidationError) as info:
+        load_csv(p)
+    assert {(q.row, q.column) for q in info.value.problems} == {(2, "mean_t"), (2, "mean_c")}
+
+
 def test_study_names_differing_only_by_case_or_spacing_are_flagged(tmp_path):
     body = "".join(f"{name},2001,{out},post,SMD,20,1.0,1.0,20,0.5,1.0,,\n" for name, out in
                    [("Smith 2001", "a"), ("smith 2001", "b"), ("Smith  2001", "c"), ("Smith\u00a02001", "d")])
