@@ -148,7 +148,7 @@ def validate_priors(obj: Any) -> dict[str, Any]:
             if key not in p:
                 raise PriorFileError(f"{where}.{key}: missing")
         kind = p["parameter"]
-        if kind not in _PARAM_FAMILIES:
+        if not isinstance(kind, str) or kind not in _PARAM_FAMILIES:  # a list/dict is not hashable
             raise PriorFileError(f"{where}.parameter: unknown {kind!r} (one of {', '.join(_PARAM_FAMILIES)})")
         fam = p["family"]
         if fam not in _PARAM_FAMILIES[kind]:
