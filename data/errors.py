@@ -72,6 +72,15 @@ class DataValidationError(VfsynthError, ValueError):
         self.problems = list(problems)
         self.path = path
         head = f"{path}: " if path else ""
+        if len(self.problems) == 1 and self.problems[0].row is None and not self.problems[0].study:
+            # a file-level problem (not found, not a regular file, ...) reads best on one line
+            super().__init__(f"{head}{self.problems[0]}")
+            return
         lines = [f"{head}{len(self.problems)} problem(s) in the input data:"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+class MixedMeasureError(DataValidationError, DataRequestError):
+    """An outcome's rows mix MD with SMD / log OR: a request error that names rows like a
+    validation error (line, study and column of each row to change)."""

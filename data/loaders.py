@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vfsynth.data.errors import DataRequestError, DataValidationError, Problem
+from vfsynth.data.errors import DataRequestError
+from vfsynth.data.inputfile import check_input_path, read_input_text
 from vfsynth.data.review import Review
 from vfsynth.data.validate import (
     validate_data,
@@ -23,18 +24,7 @@ BUNDLED_NAME = "CD012348"
 
 
 def _read_text(path: str | os.PathLike) -> str:
-    p = Path(path)
-    try:
-        return p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataValidationError(
-            [Problem(None, None, None, "file not found")], str(path)
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise DataValidationError(
-            [Problem(None, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")],
-            str(path),
-        ) from None
+    return read_input_text(path)
 
 
 def load_csv(
@@ -129,7 +119,7 @@ def load_data(
 
     if is_example(path) and moderators is None:
         return load_example(str(path))
-    p = Path(path)
+    p = check_input_path(path)  # a directory, FIFO or device fails here, before any sniffing
     suffix = p.suffix.lower()
     if suffix == ".rm5" or suffix == ".csv":
         from vfsynth.data import revman  # built by the updating helper

@@ -19,7 +19,13 @@ import pandas as pd
 from vfsynth.data import effects as es
 from vfsynth.data import schema
 from vfsynth.data.effect_table import EffectTable
-from vfsynth.data.errors import DataRequestError, NoEstimableRowsError, UnknownAnalysisError
+from vfsynth.data.errors import (
+    DataRequestError,
+    MixedMeasureError,
+    NoEstimableRowsError,
+    Problem,
+    UnknownAnalysisError,
+)
 from vfsynth.data.row_effects import RowEffect, row_effect  # noqa: F401  (public here since v1)
 
 
@@ -160,10 +166,23 @@ class Review:
         effs = [row_effect(r, smd_variance) for _, r in sel.iterrows()]
         counts = Counter(e.measure for e in effs)
         if set(counts) - {"SMD", "logOR"} and len(counts) > 1:
-            raise DataRequestError(
-                f"{outcome}/{timepoint}: cannot mix measures {sorted(counts)} in one analysis "
-                "(only SMD and log OR convert into each other, by Chinn 2000)"
-            )
+            # Name each row outside the largest group of poolable measures (SMD and log OR convert
+            # into each other, by Chinn 2000; nothing else does): every data problem names line,
+            # study and column.
+            def group(m: str) -> str:
+                return "SMD / log OR" if m in ("SMD", "logOR") else m
+
+            sizes = Counter(group(e.measure) for e in effs)  # in row order: ties keep the first
+            keep = max(sizes, key=sizes.__getitem__)
+            first_kept = next(r for e, (_, r) in zip(effs, sel.iterrows(), strict=True) if group(e.measure) == keep)
+            problems = [
+                Problem(int(r["line"]), r["study"], "measure",
+                        f"{outcome}/{timepoint}: a {e.measure} row cannot be pooled with {keep} rows such as "
+                        f"line {int(first_kept['line'])} (no common scale); use one measure per outcome")
+                for e, (_, r) in zip(effs, sel.iterrows(), strict=True)
+                if group(e.measure) != keep
+            ]
+            raise MixedMeasureError(problems, self.meta.get("path"))
         scales = sorted({str(r["scale"]) for _, r in sel.iterrows() if r.get("scale")})
         if "GIV" in counts and len(scales) > 1:
             raise DataRequestError(f"{outcome}/{timepoint}: GIV rows on different scales {scales}")

@@ -292,12 +292,14 @@ def load_revman(path: str | Path, measure: str | dict | None = None, *, timepoin
     import io
 
     from vfsynth.data.review import Review
+    from vfsynth.data.text_safety import csv_safe_frame
     from vfsynth.data.validate import validate_data
 
     df = read_revman(path, measure=measure, timepoint=timepoint, higher_is_better=higher_is_better)
     mapping = df.attrs["revman_mapping"]
     buf = io.StringIO()
-    df[written_columns(df)].to_csv(buf, index=False)
+    # written exactly as `vfsynth import -o` writes it (formula guard included), then read back
+    csv_safe_frame(df[written_columns(df)]).to_csv(buf, index=False)
     try:
         rows = validate_data(buf.getvalue(), str(path))
     except DataValidationError as exc:

@@ -13,7 +13,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from vfsynth.data.errors import UnknownAnalysisError
+from vfsynth.data.errors import DataValidationError, Problem, UnknownAnalysisError
+from vfsynth.data.numbers import DECIMAL_PATTERN
 
 SCHEMA_COLUMNS = (
     "study", "year", "outcome", "timepoint", "measure", "n_t", "mean_t", "sd_t", "events_t",
@@ -131,10 +132,23 @@ def _f(value) -> float:
     s = str(value).strip()
     if s == "":
         return math.nan
-    try:
-        return float(s)
-    except ValueError:
+    # float() alone would read "0_1" as 1.0 and full-width digits: plain decimals only.
+    if not re.fullmatch(DECIMAL_PATTERN, s) and not re.fullmatch(r"[+-]?(inf|infinity|nan)", s, re.I):
         return math.nan
+    return float(s)
+
+
+def int_attr(node, name: str, path: str, default: str = "0") -> int:
+    """An integer XML attribute (``NO``), or a DataValidationError naming element and value."""
+    value = node.get(name, default)
+    if re.fullmatch(r"\s*[0-9]+\s*", value or ""):
+        return int(value)
+    label = (node.findtext("NAME") or "").strip()
+    raise DataValidationError(
+        [Problem(None, None, f"{node.tag} {name}",
+                 f"{name}={value!r} is not a whole number" + (f" (in {node.tag} {label!r})" if label else ""))],
+        path,
+    )
 
 
 def _year(text) -> float:

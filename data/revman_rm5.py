@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from vfsynth.data.errors import DataValidationError, Problem
+from vfsynth.data.inputfile import gunzip_capped, read_input_bytes
 from vfsynth.data.revman_common import (
     _DATA_KEYS,
     _POOLED_KEYS,
@@ -31,6 +32,7 @@ from vfsynth.data.revman_common import (
     RevManSubgroup,
     _f,
     _year,
+    int_attr,
 )
 
 
@@ -43,11 +45,9 @@ def read_rm5(path: str | Path) -> RevManReview:
         If the file is not RevMan 5 XML or a data row names an unknown study.
     """
     path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":  # some tools gzip .rm5 files
-        import gzip
-
-        raw = gzip.decompress(raw)
+    raw = read_input_bytes(path)
+    if raw[:2] == b"\x1f\x8b":  # some tools gzip .rm5 files; capped against gzip bombs
+        raw = gunzip_capped(raw, path)
     try:
         root = ET.fromstring(raw)  # bytes: the XML declaration's encoding is used
     except ET.ParseError as exc:
@@ -67,20 +67,20 @@ def read_rm5(path: str | Path) -> RevManReview:
     problems: list[Problem] = []
     analyses: list[RevManAnalysis] = []
     for comp in root.iterfind("./ANALYSES_AND_DATA/COMPARISON"):
-        cno = int(comp.get("NO", "0"))
+        cno = int_attr(comp, "NO", str(path))
         cname = (comp.findtext("NAME") or "").strip()
         for out in comp:
             dtype = {"DICH_OUTCOME": "DICH", "CONT_OUTCOME": "CONT", "IV_OUTCOME": "IV"}.get(out.tag)
             if dtype is None:
                 if out.tag.endswith("_OUTCOME"):  # IPD / O-E outcomes: recorded, not imported
-                    analyses.append(RevManAnalysis(cno, cname, int(out.get("NO", "0")), (out.findtext("NAME") or "").strip(),
+                    analyses.append(RevManAnalysis(cno, cname, int_attr(out, "NO", str(path)), (out.findtext("NAME") or "").strip(),
                                                    out.tag.replace("_OUTCOME", ""), out.get("EFFECT_MEASURE", ""),
                                                    out.get("METHOD", ""), out.get("RANDOM") == "YES"))
                 continue
             a = RevManAnalysis(
                 comparison_no=cno,
                 comparison=cname,
-                outcome_no=int(out.get("NO", "0")),
+                outcome_no=int_attr(out, "NO", str(path)),
                 name=(out.findtext("NAME") or "").strip(),
                 data_type=dtype,
                 effect_measure=out.get("EFFECT_MEASURE", ""),
@@ -116,7 +116,7 @@ def read_rm5(path: str | Path) -> RevManReview:
 
             add_rows(out, None)
             for sg in out.iterfind(f"{dtype}_SUBGROUP"):
-                no = int(sg.get("NO", "0"))
+                no = int_attr(sg, "NO", str(path))
                 a.subgroups.append(RevManSubgroup(no, (sg.findtext("NAME") or "").strip(),
                                                   {k: _f(sg.get(k)) for k in _POOLED_KEYS}
                                                   | {"ESTIMABLE": sg.get("ESTIMABLE", "YES") == "YES"}))

@@ -19,12 +19,14 @@ printed to 6 decimals), unless the user names it (``measure=``).
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
 from vfsynth.data.errors import DataValidationError, Problem
+from vfsynth.data.inputfile import read_input_text
 from vfsynth.data.revman_common import (
     _DATA_KEYS,
     WEB_CSV_COLUMNS,
@@ -115,18 +117,18 @@ def read_revman_web_csv(path: str | Path, measure: str | dict | None = None) -> 
         candidate and has no user measure is kept with ``effect_measure = ""`` (not importable).
     """
     path = Path(path)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in WEB_CSV_COLUMNS if c not in header]
-        if missing:
-            raise DataValidationError(
-                [Problem(1, None, c, "column missing from RevMan Web CSV header") for c in missing], str(path))
-        records = []
-        for i, r in enumerate(reader, start=2):
-            r = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in r.items() if k is not None}
-            r["_line"] = i
-            records.append(r)
+    text = read_input_text(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in WEB_CSV_COLUMNS if c not in header]
+    if missing:
+        raise DataValidationError(
+            [Problem(1, None, c, "column missing from RevMan Web CSV header") for c in missing], str(path))
+    records = []
+    for i, r in enumerate(reader, start=2):
+        r = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in r.items() if k is not None}
+        r["_line"] = i
+        records.append(r)
     problems = []
     groups: dict[tuple[int, int], list[dict]] = {}
     for r in records:

@@ -107,6 +107,11 @@ def check_form(row: dict, raw: dict, measure: str, given, unparseable, bad) -> N
                     bad(col, f"standard deviation must be > 0 (0 marks the row not estimable), got {row[col]:g}")
                 elif given(col) and row[col] == 0:
                     reasons.append(f"SD = 0 ({col})")
+                elif given(col) and row[col] < schema.MIN_RELATIVE_SD * max(
+                    [1.0, *(abs(row[m]) for m in ("mean_t", "mean_c") if given(m))]
+                ):
+                    bad(col, f"implausibly small standard deviation {row[col]:g} (a data-entry error? "
+                             "it would make this study's SMD and weight enormous)")
             if measure == "ROM" and given("mean_t") and given("mean_c"):
                 if row["mean_t"] * row["mean_c"] <= 0:
                     reasons.append("ratio of means needs two means of the same sign, neither 0")

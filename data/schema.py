@@ -115,3 +115,11 @@ TIMEPOINTS: tuple[str, ...] = ("post", "followup", "followup_long")
 
 #: Inclusion statuses of the bundled review's studies, most to least certain.
 INCLUSION_LEVELS: tuple[str, ...] = ("confirmed", "inferred", "candidate", "doubtful")
+
+
+#: Plausible publication years (a year outside is a data-entry error, e.g. -5 or 99999).
+YEAR_RANGE = (1800, 2100)
+
+#: Smallest SD accepted, relative to max(1, |arm means|): an SD of 1e-12 is a typo, not a
+#: measurement, and would give that study almost all the weight.
+MIN_RELATIVE_SD = 1e-6

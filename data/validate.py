@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
@@ -17,7 +18,9 @@ import pandas as pd
 
 from vfsynth.data import schema
 from vfsynth.data.errors import DataValidationError, Problem
+from vfsynth.data.numbers import parse_decimal
 from vfsynth.data.row_forms import check_form
+from vfsynth.data.text_safety import unescape_csv_cell
 
 
 def read_records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -64,7 +67,18 @@ def validate_data(text: str, path: str | None = None) -> pd.DataFrame:
     :mod:`vfsynth.data.row_forms`) and ``not_estimable`` (the reason, ``""`` if estimable).
     """
     header, records = read_records(text)
-    return _validate_records(header, records, path)
+    return _validate_records(header, _unescape_text(header, records, schema.TEXT_COLUMNS), path)
+
+
+def _unescape_text(header: list[str], records: list[tuple[int, list[str]]], text_columns) -> list:
+    """Undo vfsynth's own spreadsheet-formula guard (:mod:`vfsynth.data.text_safety`) in text
+    columns of a CSV, so a file vfsynth wrote reads back exactly as it was before writing."""
+    idx = [i for i, name in enumerate(header) if name in text_columns]
+    for _, cells in records:
+        for i in idx:
+            if i < len(cells):
+                cells[i] = unescape_csv_cell(cells[i].strip())
+    return records
 
 
 def validate_frame(frame: pd.DataFrame, path: str | None = None) -> pd.DataFrame:
@@ -172,6 +186,7 @@ def _validate_records(
                 first_line[key] = line
         rows.append(row)
 
+    problems += near_duplicate_studies([(r["line"], r["study"]) for r in rows])
     if problems:
         raise DataValidationError(problems, path)
     frame = pd.DataFrame(rows, columns=[*schema.ALL_COLUMNS, "line", "form"])
@@ -181,6 +196,32 @@ def _validate_records(
     # attrs, not a column: the rows (and so every content hash) stay as they were
     frame.attrs["direction_not_stated"] = unstated
     return frame
+
+
+def _study_key(name: str) -> str:
+    """Case-, width- and whitespace-insensitive form of a study label (NBSP counts as a space)."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def near_duplicate_studies(labelled: Iterable[tuple[int, str]]) -> list[Problem]:
+    """Problems for study labels that differ only by case, repeated or non-breaking spaces.
+
+    ``Smith 2001``, ``smith 2001``, ``Smith  2001`` and ``Smith\u00a02001`` would otherwise be
+    four studies; the first spelling met is taken as the intended one.
+    """
+    first: dict[str, tuple[int, str]] = {}
+    problems = []
+    for line, study in labelled:
+        if not study:
+            continue
+        key = _study_key(study)
+        if key not in first:
+            first[key] = (line, study)
+        elif first[key][1] != study:
+            problems.append(Problem(line, study, "study",
+                                    f"study name differs from {first[key][1]!r} (line {first[key][0]}) only by "
+                                    "case or spacing; spell one study the same way everywhere"))
+    return problems
 
 
 def _validate_row(
@@ -203,15 +244,17 @@ def _validate_row(
         if not row[col]:
             bad(col, "required value is missing")
 
+    filled = [c for c in schema.NUMERIC_COLUMNS if not _blank(raw.get(c, ""))]
+    parsed_numbers, parsed_ok = parse_decimal([raw[c] for c in filled])
+    parsed = dict(zip(filled, zip(parsed_numbers.tolist(), parsed_ok.tolist(), strict=True), strict=True))
     for col in schema.NUMERIC_COLUMNS:
         cell = raw.get(col, "")
-        if _blank(cell):
+        if col not in parsed:
             row[col] = math.nan
             continue
-        try:
-            val = float(cell.strip())
-        except ValueError:
-            bad(col, f"cannot read {cell.strip()!r} as a number")
+        val, ok = parsed[col]
+        if not ok:
+            bad(col, f"cannot read {cell.strip()!r} as a number (plain decimal notation only, e.g. 12.5 or 1.2e-3)")
             row[col] = math.nan
             continue
         if not math.isfinite(val):
@@ -221,6 +264,8 @@ def _validate_row(
             bad(col, f"count must be a whole number, got {cell.strip()}")
         elif col == "year" and val != round(val):
             bad(col, f"year must be a whole number, got {cell.strip()}")
+        elif col == "year" and not schema.YEAR_RANGE[0] <= val <= schema.YEAR_RANGE[1]:
+            bad(col, f"implausible year {cell.strip()} (expected {schema.YEAR_RANGE[0]}-{schema.YEAR_RANGE[1]})")
         row[col] = val
 
     hib = raw.get("higher_is_better", "")
@@ -263,7 +308,8 @@ def validate_moderators(
     Columns whose every non-blank cell is a number become float; others stay text.
     """
     header, records = read_records(text)
-    return _validate_moderator_records(header, records, known_studies, path)
+    text_cols = set(header)  # any moderator column may hold text
+    return _validate_moderator_records(header, _unescape_text(header, records, text_cols), known_studies, path)
 
 
 def validate_moderators_frame(
@@ -300,9 +346,17 @@ def _validate_moderator_records(
     known = set(known_studies)
     seen: dict[str, int] = {}
     rows = []
+    seen_cols: set[str] = set()
+    for name in header:
+        if name in seen_cols:
+            problems.append(Problem(1, None, name, "column appears more than once in the header"))
+        seen_cols.add(name)
     for line, cells in records:
         raw = {name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(header)}
         study = raw["study"]
+        if any(c.strip() for c in cells[len(header):]):
+            problems.append(Problem(line, study or None, None,
+                                    f"row has {len(cells)} cells but the header has {len(header)}"))
         if not study:
             problems.append(Problem(line, None, "study", "required value is missing"))
             continue
@@ -322,14 +376,15 @@ def _validate_moderator_records(
         if col == "study":
             continue
         vals = frame[col]
-        nonblank = vals[~vals.map(_blank)]
-        try:
-            nums = nonblank.astype(float)
-        except ValueError:
-            frame[col] = vals.where(~vals.map(_blank), None)
+        blank = vals.map(_blank).to_numpy(bool)
+        nums, ok = parse_decimal(vals[~blank])
+        if not ok.all():  # a column with any non-number stays text, exactly as written
+            frame[col] = vals.where(~blank, None)
             continue
         if len(nums):
-            frame[col] = vals.map(lambda c: math.nan if _blank(c) else float(c))
+            full = np.full(len(vals), np.nan)
+            full[~blank] = nums
+            frame[col] = full
         else:
             frame[col] = vals.where(~vals.map(_blank), None)
     return frame.set_index("study")

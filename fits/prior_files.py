@@ -148,7 +148,7 @@ def validate_priors(obj: Any) -> dict[str, Any]:
             if key not in p:
                 raise PriorFileError(f"{where}.{key}: missing")
         kind = p["parameter"]
-        if kind not in _PARAM_FAMILIES:
+        if not isinstance(kind, str) or kind not in _PARAM_FAMILIES:  # a list/dict is not hashable
             raise PriorFileError(f"{where}.parameter: unknown {kind!r} (one of {', '.join(_PARAM_FAMILIES)})")
         fam = p["family"]
         if fam not in _PARAM_FAMILIES[kind]:
@@ -218,12 +218,17 @@ def validate_priors(obj: Any) -> dict[str, Any]:
 
 def read_priors(path: str | Path) -> PriorSet:
     """Read and validate a ``vfsynth-priors/1`` file."""
+    from vfsynth.data.errors import DataValidationError
+    from vfsynth.data.inputfile import read_input_text
+
     path = Path(path)
     try:
-        obj = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PriorFileError(f"{path}: file not found") from None
-    except json.JSONDecodeError as exc:
+        # checked read: a directory, FIFO or device, a huge or non-UTF-8 file is one message
+        obj = json.loads(read_input_text(path))
+    except DataValidationError as exc:
+        msg = str(exc).removeprefix(f"{path}: ")
+        raise PriorFileError(f"{path}: {msg}") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise PriorFileError(f"{path}: not JSON ({exc})") from None
     try:
         validate_priors(obj)

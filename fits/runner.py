@@ -242,6 +242,8 @@ def fit_univariate(
 
             exact = exact_posterior(spec, table, priors)  # milliseconds: recomputed, not stored
         return result(dt, cfg, verdict, path, True, exact)
+    if save:
+        store.ensure_fit_dir(fit_dir)  # a bad VFSYNTH_FIT_DIR fails now, not after sampling
     what = "integrating" if eng == "exact" else f"sampling ({eng}, {settings.sampler})" if eng == "nuts" \
         else "sampling (batched)"
     say(f"{what} {model} model for {table.outcome}/{table.timepoint} (k={table.k}): "

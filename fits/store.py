@@ -10,7 +10,8 @@ file is never silently reused.
 Files live in ``$VFSYNTH_FIT_DIR`` or else the user cache directory
 (``platformdirs.user_cache_path("vfsynth") / "fits"``, e.g. ``~/.cache/vfsynth/fits``). Each is the DataTree PyMC returned, written with
 ``DataTree.to_netcdf(engine="h5netcdf")``; root attrs hold the JSON config, the verdict
-and a SHA-256 digest of the posterior draws. Writes are atomic: a temporary file in the
+a SHA-256 digest of the posterior draws and one of every group plus the verdict
+(:func:`tree_digest`). Writes are atomic: a temporary file in the
 same directory, fsync, then :func:`os.replace`.
 
 On load the id is recomputed from the stored config and compared with the file name
@@ -220,6 +221,76 @@ def draws_digest(dt) -> str:
     return h.hexdigest()
 
 
+def tree_digest(dt, verdict_json: str) -> str:
+    """SHA-256 over every group's variables and coordinates, and the stored verdict.
+
+    Every result vfsynth computes from a saved fit (posterior summaries, LOO from
+    ``log_likelihood``, divergences from ``sample_stats``, prior and predictive checks,
+    the diagnostics verdict) reads one of these, so a change to any of them is caught on load.
+    Numbers are hashed as float64 bytes and labels as text, which both survive the NetCDF
+    round trip exactly; group attributes (creation time, library names) are not results and
+    change type on reading, so they are left out.
+    """
+    h = hashlib.sha256()
+    for node in sorted(dt.subtree, key=lambda n: n.path):
+        ds = node.to_dataset(inherit=False)
+        for name in sorted(map(str, [*ds.data_vars, *ds.coords])):
+            arr = np.asarray(ds[name].values)
+            h.update(f"{node.path}/{name}{arr.shape}".encode())
+            if arr.dtype.kind in "biuf":
+                h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+            else:
+                h.update("\x1f".join(map(str, arr.ravel().tolist())).encode())
+    h.update(verdict_json.encode())
+    return h.hexdigest()
+
+
+def ensure_fit_dir(directory: str | Path | None = None) -> Path:
+    """Create the fit directory if needed and check it can be written, before any sampling.
+
+    Raises
+    ------
+    FitStoreError
+        The path (e.g. ``$VFSYNTH_FIT_DIR``) is a file, cannot be created or is not writable.
+    """
+    base = Path(directory) if directory is not None else fit_dir()
+    where = f"fit directory {base} (set by VFSYNTH_FIT_DIR or the user cache)"
+    if base.exists() and not base.is_dir():
+        raise FitStoreError(f"{where} is a file, not a folder")
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FitStoreError(f"{where} cannot be created ({exc.strerror or exc})") from None
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise FitStoreError(f"{where} is not writable")
+    return base
+
+
+#: Temporary files older than this (seconds) are a killed save's leftovers, not a live writer's.
+ORPHAN_TMP_AGE_S = 3600.0
+
+
+def clean_orphan_tmp(directory: str | Path | None = None, max_age_s: float = ORPHAN_TMP_AGE_S) -> list[Path]:
+    """Remove ``.<id>.*.nc.tmp`` files left by a save that was killed (SIGKILL, power cut).
+
+    Only files older than ``max_age_s`` are removed, so a concurrent writer's file survives.
+    Returns the removed paths.
+    """
+    import time
+
+    base = Path(directory) if directory is not None else fit_dir()
+    removed = []
+    now = time.time()
+    for tmp in base.glob(".*.nc.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > max_age_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:  # already gone (another cleaner) or not ours to remove
+            continue
+    return removed
+
+
 def save_fit(dt, config: Mapping[str, Any], verdict: Mapping[str, Any] | None = None, *, directory: str | Path | None = None) -> Path:
     """Write ``dt`` atomically as ``<fit_id>.nc`` with the config and verdict in root attrs.
 
@@ -230,12 +301,15 @@ def save_fit(dt, config: Mapping[str, Any], verdict: Mapping[str, Any] | None = 
     fid = fit_id(config)
     path = _path_for(fid, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clean_orphan_tmp(path.parent)
     out = dt.copy()
     attrs = {k: v for k, v in dict(dt.attrs).items() if isinstance(v, (str, int, float))}
+    verdict_json = canonical_json(dict(verdict or {}))
     attrs.update(
         vfsynth_fit_id=fid,
         vfsynth_config=canonical_json(config),
-        vfsynth_verdict=canonical_json(dict(verdict or {})),
+        vfsynth_verdict=verdict_json,
+        vfsynth_tree_sha256=tree_digest(dt, verdict_json),
         vfsynth_draws_sha256=draws_digest(dt),
         vfsynth_model=canonical_json(config.get("model")),
         vfsynth_priors=canonical_json(config.get("priors")),
@@ -355,6 +429,9 @@ def load_fit(path_or_id: str | Path, expected: Mapping[str, Any] | None = None, 
         )
     if "posterior" not in dt.children or dt.attrs.get("vfsynth_draws_sha256") != draws_digest(dt):
         raise CorruptFitError(f"saved fit {p}: posterior draws fail their checksum; delete it or refit")
+    if dt.attrs.get("vfsynth_tree_sha256") != tree_digest(dt, str(dt.attrs.get("vfsynth_verdict", "{}"))):
+        raise CorruptFitError(f"saved fit {p}: its data (log-likelihood, sample stats, prior, predictive "
+                              "or verdict) fail their checksum; delete it or refit")
     if expected is not None:
         want = json.loads(canonical_json(dict(expected)))
         if fit_id(want) != recomputed:

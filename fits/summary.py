@@ -275,6 +275,11 @@ def _assemble(fit, mu, tau, pb, pred, theta) -> dict[str, Any]:
         if pr is not None:
             priors[key] = {"spec": pr.spec, "description": pr.description, "citation": pr.citation}
     cfg = fit.config
+    sampler = dict(cfg.get("sampler") or {})
+    if v.get("target_accept") is not None and "target_accept" in sampler:
+        # the config keeps the requested value (it is the fit's identity); show what was used
+        sampler["target_accept_requested"] = sampler["target_accept"]
+        sampler["target_accept"] = v["target_accept"]
     return to_jsonable(
         {
             "model": fit.model,
@@ -294,7 +299,7 @@ def _assemble(fit, mu, tau, pb, pred, theta) -> dict[str, Any]:
                 "cached": bool(fit.cached),
                 "seed": cfg.get("seed"),
                 "engine": getattr(fit, "engine", "nuts"),
-                "sampler": cfg.get("sampler"),
+                "sampler": sampler,
                 "versions": cfg.get("versions"),
                 "notes": list(fit.notes),
             },

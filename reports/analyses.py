@@ -48,7 +48,8 @@ class AnalysisResult:
 
     @property
     def slug(self) -> str:
-        return "".join(c if c.isalnum() else "_" for c in f"{self.outcome}_{self.timepoint}").strip("_")
+        """File-name and anchor key, unique per (outcome, time point): see :func:`analysis_slug`."""
+        return analysis_slug(self.outcome, self.timepoint)
 
 
 class Progress:
@@ -242,3 +243,27 @@ def mediation_extra_lines(js: dict) -> list[str]:
                       " (a mediator without data enters through its prior)") + ".")
     return out
 
+
+#: Longest readable part of a slug (file names must stay far below the 255-byte limit).
+SLUG_MAX = 60
+
+
+def analysis_slug(outcome: str, timepoint: str) -> str:
+    """A unique, bounded, file-system-safe key for one outcome x time point.
+
+    ``outcome_timepoint`` is kept when it is injective: the outcome is ``[a-z0-9_]``, the time
+    point ``[a-z0-9]`` (no underscore, so the last ``_`` splits the two) and the whole is at
+    most :data:`SLUG_MAX` characters. Anything else (``anx/dep``, ``anx`` + ``dep_post``, upper
+    case, 240-character names) becomes a readable prefix plus ``-`` and 10 hex digits of the
+    SHA-256 of both names; ``-`` never occurs in the first form, so the two forms cannot collide.
+    """
+    import hashlib
+    import re
+
+    plain = f"{outcome}_{timepoint}"
+    if (re.fullmatch(r"[a-z0-9_]+", outcome) and re.fullmatch(r"[a-z0-9]+", timepoint)
+            and len(plain) <= SLUG_MAX):
+        return plain
+    readable = re.sub(r"[^a-z0-9]+", "_", plain.lower()).strip("_")[:SLUG_MAX].strip("_") or "x"
+    digest = hashlib.sha256(f"{outcome}\0{timepoint}".encode()).hexdigest()[:10]
+    return f"{readable}-{digest}"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from vfsynth.data.jsonable import to_jsonable
 from vfsynth.reports import analyses as A
+from vfsynth.reports import report_dir
 from vfsynth.reports import sof as SOF
 from vfsynth.reports.analyses import DEFAULT_SEED, AnalysisResult, Fitter, Progress
 from vfsynth.reports.html_report import Doc, Section, all_figures, render_html, render_markdown
@@ -117,7 +118,7 @@ def build_report(
 
         review = load_review()
     out = Path(DEFAULT_OUT_DIR if out_dir is None else out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = report_dir.prepare(out)  # refuses a user's folder before any fitting
     # looked up at call time so that tests can swap the default fitter
     # the default fitter is looked up now (tests swap it): its identity is part of the key
     default = f"{A.runner_fitter.__module__}.{A.runner_fitter.__qualname__}"
@@ -133,7 +134,7 @@ def build_report(
                                     "min_k": min_k, "extras": extras, "ci_kind": ci_kind, "command": command,
                                     "out": str(out)})
         if (entry := RC.load(key)) is not None:
-            return _from_cache(entry, review, out, seed, say, t0)
+            return _from_cache(entry, review, out, seed, say, t0, folder)
 
     say(f"review {review.name}: {len(review.analyses())} analyses")
     res, single = A.run_analyses(review, seed=seed, fitter=fitter, say=say, min_k=min_k, control_risk=control_risk,
@@ -195,6 +196,8 @@ def build_report(
         RC.store(key, {"kf_doc": kf_doc, "sections": sections, "n_pooled": len(res), "payload": payload,
                        "records": records, "failures": failures, "analyses": [_without_draws(r) for r in res],
                        "side_files": RC.side_files(out, wall0, written)})
+    for rel in folder.finish():
+        say(f"kept {out / rel}: made by an earlier build but edited since")
     secs = time.perf_counter() - t0
     say(f"wrote {html_path} and {md_path} in {secs:.1f}s")
     return ReportResult(html_path, md_path, js_path, secs, res, records, failures)
@@ -206,7 +209,7 @@ def _without_draws(r: AnalysisResult) -> AnalysisResult:
     return dataclasses.replace(r, dt=None)
 
 
-def _from_cache(entry: dict, review, out: Path, seed: int, say, t0: float) -> ReportResult:
+def _from_cache(entry: dict, review, out: Path, seed: int, say, t0: float, folder) -> ReportResult:
     """Write a stored build again, saying at the top and in summary.json that it was re-used."""
     from vfsynth.reports import report_cache as RC
 
@@ -221,6 +224,8 @@ def _from_cache(entry: dict, review, out: Path, seed: int, say, t0: float) -> Re
     html_path, md_path, js_path = _write(out, review, kf_doc, entry["sections"], entry["n_pooled"], seed)
     js_path.write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     RC.restore_side_files(out, entry["side_files"])
+    for rel in folder.finish():  # the manifest lists the restored files as this build's own
+        say(f"kept {out / rel}: made by an earlier build but edited since")
     secs = time.perf_counter() - t0
     say(f"wrote {html_path} and {md_path} in {secs:.1f}s (from the report cache)")
     return ReportResult(html_path, md_path, js_path, secs, entry["analyses"], entry["records"], entry["failures"])
@@ -244,7 +249,7 @@ def run_record(review, seed: int, command: str, out: Path, failures: list[Failur
 
 
 def _write(out: Path, review, kf: Doc, sections: list[Section], n_pooled: int, seed: int) -> tuple[Path, Path, Path]:
-    """Write report.html, report.md and figures/ (stale figures removed); the three paths."""
+    """Write report.html, report.md and figures/; the three paths (stale files: report_dir)."""
     title = f"Bayesian evidence synthesis: {review.name}"
     subtitle = ("Video feedback for parental sensitivity and attachment security (Cochrane CD012348) — "
                 "reanalysis of a public-source reconstruction" if is_reconstruction(review)
@@ -253,9 +258,6 @@ def _write(out: Path, review, kf: Doc, sections: list[Section], n_pooled: int, s
     figs = all_figures(kf, sections)
     fig_dir = out / "figures"
     fig_dir.mkdir(exist_ok=True)
-    for old in fig_dir.glob("*.png"):
-        if old.name not in figs:
-            old.unlink()
     for name, png in figs.items():
         (fig_dir / name).write_bytes(png)
     html_path, md_path = out / "report.html", out / "report.md"

@@ -9,10 +9,12 @@ PyMC, JAX and ArviZ are imported inside the command's ``run`` so that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 
 from vfsynth.data.errors import VfsynthError
+from vfsynth.data.text_safety import terminal_safe
 
 # Order here is the order shown in --help.
 COMMAND_MODULES = (
@@ -33,6 +35,31 @@ COMMAND_MODULES = (
 
 class UserInputError(VfsynthError):
     """An error in the user's input found by the command line itself (an option's value)."""
+
+
+class _TerminalSafeStream:
+    """A stdout proxy that shows control characters (ESC sequences from names in a user's
+    file) as ``\\xNN`` instead of letting them act on the terminal."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(terminal_safe(text))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def terminal_safe_stdout():
+    """Route ``print`` through :class:`_TerminalSafeStream` for the command's run."""
+    old = sys.stdout
+    sys.stdout = _TerminalSafeStream(old)
+    try:
+        yield
+    finally:
+        sys.stdout = old
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,11 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with terminal_safe_stdout():
+            return int(args.func(args) or 0)
     except VfsynthError as exc:
         if args.debug:
             raise
-        print(f"vfsynth {args.command}: {exc}", file=sys.stderr)
+        print(terminal_safe(f"vfsynth {args.command}: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if args.debug:

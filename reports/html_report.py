@@ -65,9 +65,15 @@ def attr(text) -> str:
     return html.escape(str(text), quote=True)
 
 
+def md_text(text) -> str:
+    """Plain text for the Markdown side: ``&``, ``<`` and ``>`` escaped, because Markdown
+    converters pass raw HTML through (a study named ``<script>...`` would run)."""
+    return html.escape(str(text), quote=False)
+
+
 def md_cell(text) -> str:
     """Text safe inside a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return md_text(text).replace("|", "\\|").replace("\n", " ")
 
 
 @dataclass
@@ -85,19 +91,19 @@ class Doc:
     def heading(self, text: str, level: int = 3, anchor: str | None = None) -> Doc:
         a = f' id="{attr(anchor)}"' if anchor else ""
         self.html.append(f"<h{level}{a}>{esc(text)}</h{level}>")
-        self.md.append(f"{'#' * level} {text}\n")
+        self.md.append(f"{'#' * level} {md_text(text)}\n")
         return self
 
     def para(self, text: str, *, cls: str | None = None, html_text: str | None = None) -> Doc:
         """A paragraph of plain text (``html_text`` overrides the HTML rendering)."""
         c = f' class="{cls}"' if cls else ""
         self.html.append(f"<p{c}>{html_text if html_text is not None else esc(text)}</p>")
-        self.md.append(f"{text}\n")
+        self.md.append(f"{md_text(text)}\n")
         return self
 
     def bullets(self, items: list[str]) -> Doc:
         self.html.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>")
-        self.md.append("\n".join(f"- {i}" for i in items) + "\n")
+        self.md.append("\n".join(f"- {md_text(i)}" for i in items) + "\n")
         return self
 
     def table(self, header: list[str], rows: list[list], *, numeric: set[int] | None = None, wrap: bool = False) -> Doc:
@@ -125,7 +131,8 @@ class Doc:
         fname = f"{name}.png"
         self.figures[fname] = png
         self.html.append(f'<figure><img src="{uri}" alt="{attr(caption)}"><figcaption>{esc(caption)}</figcaption></figure>')
-        self.md.append(f"![{caption}]({self.figure_dir}/{fname})\n\n*{caption}*\n")
+        cap = md_text(caption).replace("[", "\\[").replace("]", "\\]")
+        self.md.append(f"![{cap}]({self.figure_dir}/{fname})\n\n*{cap}*\n")
         return self
 
     def callout(self, kind: str, title: str, items: list[str] | None = None, text: str | None = None) -> Doc:
@@ -136,11 +143,11 @@ class Doc:
         if items:
             inner += "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
         self.html.append(f'<div class="callout {kind}">{inner}</div>')
-        md = f"> **{_CALLOUT_MD.get(kind, kind)}: {title}**"
+        md = f"> **{_CALLOUT_MD.get(kind, kind)}: {md_text(title)}**"
         if text:
-            md += f" {text}"
+            md += f" {md_text(text)}"
         if items:
-            md += "\n>\n" + "\n".join(f"> - {i}" for i in items)
+            md += "\n>\n" + "\n".join(f"> - {md_text(i)}" for i in items)
         self.md.append(md + "\n")
         return self
 

@@ -13,7 +13,14 @@ MODELS = ("random-effects", "common-effect", "binomial-normal", "t", "joint")
 SAMPLERS = ("numpyro", "pymc", "nutpie", "blackjax")
 ENGINES = ("auto", "exact", "nuts", "batched")
 
+#: Exit status of a fit that ran but failed the diagnostics gate (R-hat, ESS, divergences,
+#: tree depth, E-BFMI). 0 = passed, 2 = bad input (nothing run), 3 = ran, results unreliable.
+EXIT_DIAGNOSTICS = 3
+
 _EPILOG_HEAD = """\
+Exit status: 0 fitted and diagnostics passed; 2 bad input (nothing was fitted);
+3 fitted but the diagnostics gate failed (results printed, marked unreliable).
+
 Defaults: the model is binomial-normal when the outcome has 2x2 counts, else
 random-effects; the tau and mu priors are vfsynth.models.priors.default_tau_prior /
 default_mu_prior for the outcome's measure. A saved fit with exactly the same data,
@@ -157,11 +164,12 @@ def run(args) -> int:
     from vfsynth.models.spec import get_spec
 
     model = args.model or default_model(table)
-    try:
-        tau_prior, mu_prior = resolve_priors(table, model, args.tau_prior, args.mu_prior)
-    except (ValueError, KeyError) as exc:
-        which = "--tau-prior" if args.tau_prior or "heterogeneity" in str(exc) else "--mu-prior"
-        raise UserInputError(f"{which}: {exc}") from None
+    # Resolve tau alone first so an error names the option that caused it ("" is a value too).
+    for which, specs in (("--tau-prior", (args.tau_prior, None)), ("--mu-prior", (args.tau_prior, args.mu_prior))):
+        try:
+            tau_prior, mu_prior = resolve_priors(table, model, *specs)
+        except (ValueError, KeyError) as exc:
+            raise UserInputError(f"{which}: {exc}") from None
     settings = FitSettings(engine=args.engine, sampler=args.sampler, draws=args.draws, tune=args.tune,
                            chains=args.chains, target_accept=args.target_accept,
                            **({} if args.seed is None else {"seed": args.seed}))
@@ -206,7 +214,9 @@ def run(args) -> int:
         print(json.dumps(summary, indent=None, allow_nan=False))
     else:
         print(_text(summary))
-    return 0
+    # Results are printed either way; the status lets a script tell a fit that failed its
+    # convergence checks from a good one.
+    return 0 if summary["diagnostics"]["passed"] or summary.get("engine") == "exact" else EXIT_DIAGNOSTICS
 
 
 def _text(s: dict) -> str:

@@ -41,6 +41,7 @@ def register(subparsers) -> None:
                    help="direction for every outcome (default: from RevMan's forest-plot labels)")
     p.add_argument("--check", action="store_true", help="recompute RevMan's stored results and report the differences")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--force", action="store_true", help="replace existing output files (never the input)")
     p.set_defaults(func=run)
 
 
@@ -62,14 +63,16 @@ def _parse_measure(values):
 
 def run(args) -> int:
     import json
-    from pathlib import Path
 
     from vfsynth.data import revman, revman_results
-    from vfsynth.reports.cli import UserInputError
+    from vfsynth.data.inputfile import check_input_path
+    from vfsynth.data.text_safety import csv_safe_frame
+    from vfsynth.reports.outpaths import check_output_file
 
-    path = Path(args.file)
-    if not path.exists():
-        raise UserInputError(f"{path}: file not found")
+    path = check_input_path(args.file)
+    if args.output:  # before any parsing: never overwrite the input or an existing file
+        out = check_output_file(args.output, [path], force=args.force)
+        check_output_file(out.with_suffix(".mapping.csv"), [path, out], force=args.force)
     measure = _parse_measure(args.measure)
     review = revman.read_revman_file(path, measure=measure)
     hib = None if args.higher_is_better is None else args.higher_is_better == "true"
@@ -90,10 +93,10 @@ def run(args) -> int:
                       "random": a.random, "note": a.measure_note} for a in review.analyses],
     }
     if args.output:
-        out = Path(args.output)
-        df[revman.written_columns(df)].to_csv(out, index=False)
+        # text cells starting = + - @ get a ' prefix (spreadsheet formula guard; vfsynth reads it back)
+        csv_safe_frame(df[revman.written_columns(df)]).to_csv(out, index=False)
         map_path = out.with_suffix(".mapping.csv")
-        mapping.to_csv(map_path, index=False)
+        csv_safe_frame(mapping).to_csv(map_path, index=False)
         summary["written"] = [str(out), str(map_path)]
     if args.check:
         cmp = revman_results.compare_with_revman(review)

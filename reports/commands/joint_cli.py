@@ -67,6 +67,13 @@ def run_joint_cli(args) -> int:
         rho_w=J.parse_rho_w(rho) if rho is not None else J.RHO_W_DEFAULT,
         informative_b=bool(getattr(args, "informative_b", False)),
     )
+    # Refuse before sampling: with none of the named outcomes the model has zero studies.
+    present = set(review.rows["outcome"])
+    for option, names in (("--mediator", mediators), ("--outcomes", outcomes)):
+        if not present & set(names):
+            raise J.JointSpecError(
+                f"{option}: none of {', '.join(names)} is an outcome of this review "
+                f"(its outcomes: {', '.join(sorted(present))}); name them with {option} A,B")
     kw = {}
     for k in ("draws", "tune", "chains", "seed"):
         v = getattr(args, k, None)

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vfsynth.data.text_safety import csv_safe_frame
 from vfsynth.reports import figures as F
 from vfsynth.reports import sof as SOF
 from vfsynth.reports import summaries as S
@@ -132,7 +133,7 @@ def cumulative_block(d: Doc, r: AnalysisResult, say, out_dir: Path | None = None
         try:
             folder = Path(out_dir) / "living"
             folder.mkdir(parents=True, exist_ok=True)
-            df.to_csv(folder / f"{r.slug}.csv", index=False, float_format="%.10g")
+            csv_safe_frame(df).to_csv(folder / f"{r.slug}.csv", index=False, float_format="%.10g")
             d.para(f"Full table (posterior SD, median, tau interval, DL tau²): living/{r.slug}.csv")
         except OSError as exc:
             status = "warn"
