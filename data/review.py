@@ -177,7 +177,7 @@ class Review:
             first_kept = next(r for e, (_, r) in zip(effs, sel.iterrows(), strict=True) if group(e.measure) == keep)
             problems = [
                 Problem(int(r["line"]), r["study"], "measure",
-                        f"{outcome}/{timepoint}: a {e.measure} row cannot be pooled with {keep} rows such as "
+                        f"{outcome}/{timepoint}: cannot mix measures: a {e.measure} row cannot be pooled with {keep} rows such as "
                         f"line {int(first_kept['line'])} (no common scale); use one measure per outcome")
                 for e, (_, r) in zip(effs, sel.iterrows(), strict=True)
                 if group(e.measure) != keep

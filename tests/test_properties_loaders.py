@@ -185,7 +185,15 @@ def test_log_odds_ratio_matches_log_ad_over_bc(n_t, n_c, data):
     base = {"outcome": "y", "timepoint": "post", "measure": "logOR"}
     rows = [dict(base, study="A", n_t=n_t, events_t=e_t, n_c=n_c, events_c=e_c),
             dict(base, study="B", n_t=n_t, events_t=e_t, n_c=n_c, events_c=e_c, higher_is_better=False)]
-    t = _review(rows).effects("y")
+    review = _review(rows)
+    listed = review.not_estimable()
+    if listed:
+        # RevMan's rule: a table with no events in either arm gives no odds ratio; it is listed,
+        # with its reason, and nothing else may be
+        assert e_t == 0 and e_c == 0 or e_t == n_t and e_c == n_c, listed
+        assert {r["study"] for r in listed} <= {"A", "B"} and all(r["reason"] for r in listed)
+        return
+    t = review.effects("y")
     a, b, c, d = e_t, n_t - e_t, e_c, n_c - e_c
     if 0 in (a, b, c, d):  # metafor add=1/2, to="only0"
         a, b, c, d = a + 0.5, b + 0.5, c + 0.5, d + 0.5
