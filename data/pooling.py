@@ -5,14 +5,20 @@ used (RevMan: inverse variance, DerSimonian–Laird random effects). It must equ
 ``rma`` (and ``predict.rma``) with default settings; ``tests/reference/metafor_rma.json`` pins
 that to 1e-6.
 
-Implementation: the fit is delegated to **pimeta** (``pimeta.rma``), a
-pure-Python port of metafor whose results matched every pinned metafor case to < 1e-11 (FE, DL,
-REML with metafor's default Fisher-scoring convergence; see ``data/README.md`` for the library
-comparison: statsmodels' ``combine_effects`` does not truncate the DL tau² at zero and has no
-REML; PyMARE's DL/REML tau² match but its standard errors do not). The one case pimeta does
-not handle, a single study, is done here as metafor does it: tau² = 0, I² = 0, the estimate and
-its SE are the study's own, and the prediction interval equals the CI. The prediction interval
-is written out below (``pimeta.predict`` uses 95% whatever the fit's level).
+Implementation: metafor's own algorithm for the intercept-only model, written with sums so that
+time and memory are O(k) (a general-purpose port such as **pimeta**, which matched every pinned
+case to < 1e-11, builds k × k weight and projection matrices: 6.4 GB at k = 20,000, and a
+7 TiB request at a million rows). With :math:`w_i = 1/(v_i + \\tau^2)` and :math:`S_r = \\sum w_i^r`
+the projection :math:`P = W - w w^\\top / S_1` of metafor's Fisher scoring has
+:math:`P y = w \\circ (y - \\hat\\mu)`, :math:`\\operatorname{tr} P = S_1 - S_2/S_1` and
+:math:`\\operatorname{tr} P^2 = S_2 - 2 S_3/S_1 + S_2^2/S_1^2`, so every step is a few sums.
+The REML loop is metafor's exactly (``rma.uni``: Hedges start value, update
+:math:`(y^\\top P P y - \\operatorname{tr} P)/\\operatorname{tr} P^2`, step halving at zero,
+threshold 1e-5, at most 100 steps, and the ``ll0check`` that prefers tau² = 0 when its
+restricted likelihood is larger). A single study is done as metafor does it: tau² = 0, I² = 0,
+the estimate and its SE are the study's own, and the prediction interval equals the CI. See
+``data/README.md`` for the library comparison (statsmodels' ``combine_effects`` does not
+truncate the DL tau² at zero and has no REML; PyMARE's standard errors differ).
 
 Definitions (metafor 3.8-1; Viechtbauer 2010):
 
@@ -32,7 +38,6 @@ Definitions (metafor 3.8-1; Viechtbauer 2010):
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -90,19 +95,22 @@ def pool(yi, vi, method: str = "REML", level: float = 0.95) -> PoolResult:
         lo, hi = y[0] - z * se, y[0] + z * se
         return PoolResult(method, 1, float(y[0]), se, lo, hi, 0.0, 0.0, 0.0, lo, hi, level)
 
-    import pimeta  # metafor port; imported lazily (it pulls in matplotlib)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = pimeta.rma(yi=y, vi=v, method=method, level=level)
-    est = float(np.ravel(fit.b)[0])
-    se = float(np.ravel(fit.se)[0])
-    lo, hi = float(np.ravel(fit.ci_lb)[0]), float(np.ravel(fit.ci_ub)[0])
-    tau2 = float(fit.tau2)
+    tau2 = 0.0 if method == "FE" else (_tau2_dl(y, v) if method == "DL" else _tau2_reml(y, v))
+    w = 1.0 / (v + tau2)
+    sw = float(w.sum())
+    est = float(np.dot(w, y) / sw)
+    se = 1.0 / math.sqrt(sw)
+    lo, hi = est - z * se, est + z * se
+    q, tr_fe = _q_and_trace(y, v)
+    if method == "FE":
+        i2 = max(0.0, 100.0 * (q - (k - 1)) / q) if q > 0 else 0.0
+    else:
+        vt = (k - 1) / tr_fe if tr_fe > 0 else 0.0  # metafor's "typical" within-study variance
+        i2 = 100.0 * tau2 / (vt + tau2) if vt > 0 else 0.0
     if method == "FE":
         pi_lo, pi_hi = lo, hi
     else:
-        # predict.rma's interval, written out because pimeta.predict ignores the fit's level.
+        # predict.rma's interval (test = "z")
         half = z * math.sqrt(se**2 + tau2)
         pi_lo, pi_hi = est - half, est + half
     return PoolResult(
@@ -113,12 +121,59 @@ def pool(yi, vi, method: str = "REML", level: float = 0.95) -> PoolResult:
         ci_low=lo,
         ci_high=hi,
         tau2=tau2,
-        i2=float(fit.I2),
-        q=float(fit.QE),
+        i2=float(i2),
+        q=float(q),
         pi_low=pi_lo,
         pi_high=pi_hi,
         level=level,
     )
+
+
+def _q_and_trace(y: np.ndarray, v: np.ndarray) -> tuple[float, float]:
+    """Cochran's Q and tr(P) with the common-effect weights 1/v."""
+    w = 1.0 / v
+    sw = float(w.sum())
+    mu = float(np.dot(w, y) / sw)
+    q = max(0.0, float(np.dot(w, (y - mu) ** 2)))
+    return q, sw - float(np.dot(w, w)) / sw
+
+
+def _tau2_dl(y: np.ndarray, v: np.ndarray) -> float:
+    """DerSimonian–Laird: max(0, (Q - (k - 1)) / tr P) with the common-effect weights."""
+    q, tr = _q_and_trace(y, v)
+    return max(0.0, (q - (y.size - 1)) / tr)
+
+
+def _reml_ll_diff(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
+    """Restricted log-likelihood at ``tau2`` up to a constant that does not depend on tau²."""
+    w = 1.0 / (v + tau2)
+    sw = float(w.sum())
+    mu = float(np.dot(w, y) / sw)
+    return -0.5 * (float(np.log(v + tau2).sum()) + math.log(sw) + float(np.dot(w, (y - mu) ** 2)))
+
+
+def _tau2_reml(y: np.ndarray, v: np.ndarray, threshold: float = 1e-5, maxiter: int = 100) -> float:
+    """metafor's REML Fisher scoring for the intercept-only model, in O(k) (see the module notes)."""
+    k = y.size
+    ymc = y - y.mean()  # metafor centres y before the loop
+    tau2 = max(0.0, (float(np.dot(ymc, ymc)) - float(v.sum()) * (1.0 - 1.0 / k)) / (k - 1))  # Hedges start
+    for _ in range(maxiter):
+        w = 1.0 / (v + tau2)
+        s1, s2, s3 = float(w.sum()), float(np.dot(w, w)), float(np.dot(w * w, w))
+        py = w * (ymc - float(np.dot(w, ymc)) / s1)
+        tr_p = s1 - s2 / s1
+        tr_pp = s2 - 2.0 * s3 / s1 + (s2 / s1) ** 2
+        adj = (float(np.dot(py, py)) - tr_p) / tr_pp
+        while tau2 + adj < 0.0:  # step halving at the boundary
+            adj /= 2.0
+        change = abs(adj)
+        tau2 += adj
+        if change < threshold:
+            break
+    # metafor's ll0check: a larger restricted likelihood at tau² = 0 wins
+    if tau2 > threshold and _reml_ll_diff(y, v, 0.0) - _reml_ll_diff(y, v, tau2) > np.finfo(float).eps ** 0.25:
+        tau2 = 0.0
+    return float(tau2)
 
 
 def pool_table(table, method: str = "REML", level: float = 0.95) -> PoolResult:
