@@ -205,8 +205,9 @@ def _program(kind: str, nu: float | None, draws: int, tune: int, target_accept: 
     program). Vectorised NUTS advances every lane at the pace of the deepest trajectory in
     the batch, so on a CPU a small ``lanes`` wastes less work (see tests/bench_batched.py).
     """
-    import blackjax
     import jax
+
+    from vfsynth.fits.engines.blackjax_chain import nuts_chain
 
     logdensity = _make_logdensity(kind, nu)
 
@@ -214,16 +215,7 @@ def _program(kind: str, nu: float | None, draws: int, tune: int, target_accept: 
         def ld(p):
             return logdensity(p, data)
 
-        k_warm, k_samp = jax.random.split(key)
-        warm = blackjax.window_adaptation(blackjax.nuts, ld, target_acceptance_rate=target_accept)
-        (state, params), _ = warm.run(k_warm, pos, num_steps=tune)
-        kernel = blackjax.nuts(ld, **params).step
-
-        def step(st, kk):
-            st, info = kernel(kk, st)
-            return st, (st.position, info.is_divergent)
-
-        _, (pos_draws, div) = jax.lax.scan(step, state, jax.random.split(k_samp, draws))
+        pos_draws, div, _, _ = nuts_chain(ld, key, pos, tune, draws, target_accept)
         return pos_draws, div
 
     def one_variant(keys, inits, data):

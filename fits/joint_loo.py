@@ -199,9 +199,10 @@ def refit_loso(
     from vfsynth.fits import jaxenv
 
     jaxenv.configure()
-    import blackjax
     import jax
     import jax.numpy as jnp
+
+    from vfsynth.fits.engines.blackjax_chain import nuts_chain
 
     jax.config.update("jax_enable_x64", True)
     options = options or J.JointOptions()
@@ -228,16 +229,7 @@ def refit_loso(
         def ld(pos):
             return lp_fn(*pos)[0] + jnp.sum(w * JM.study_loglik(jnp, lay, params_of(pos)))
 
-        k1, k2 = jax.random.split(key)
-        warm = blackjax.window_adaptation(blackjax.nuts, ld, target_acceptance_rate=target_accept)
-        (state, par), _ = warm.run(k1, pos0, num_steps=tune)
-        kernel = blackjax.nuts(ld, **par).step
-
-        def step(st, kk):
-            st, info = kernel(kk, st)
-            return st, (st.position, info.is_divergent)
-
-        _, (pos, div) = jax.lax.scan(step, state, jax.random.split(k2, draws))
+        pos, div, _, _ = nuts_chain(ld, key, pos0, tune, draws, target_accept)
         der = jax.vmap(lambda *p: der_fn(*p))(*pos)
         return der, div
 

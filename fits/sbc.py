@@ -199,24 +199,16 @@ def simulate(model, n_rep: int, seed: int, quantities=SBC_QUANTITIES) -> tuple[n
 
 
 def _make_runner(jj: JaxJoint, n_warmup: int, n_draws: int, thin: int, target_accept: float):
-    import blackjax
     import jax
     import jax.numpy as jnp
+
+    from vfsynth.fits.engines.blackjax_chain import nuts_chain
 
     def one(key, data, init):
         def logdensity(pos):
             return jj.logp(*pos, *data)[0]
 
-        k_warm, k_draw = jax.random.split(key)
-        warm = blackjax.window_adaptation(blackjax.nuts, logdensity, target_acceptance_rate=target_accept)
-        (state, params), _ = warm.run(k_warm, init, num_steps=n_warmup)
-        kernel = blackjax.nuts(logdensity, **params).step
-
-        def step(st, k):
-            st, info = kernel(k, st)
-            return st, (st.position, info.is_divergent, info.num_integration_steps)
-
-        _, (pos, div, nsteps) = jax.lax.scan(step, state, jax.random.split(k_draw, n_draws))
+        pos, div, nsteps, params = nuts_chain(logdensity, key, init, n_warmup, n_draws, target_accept)
         pos = [p[thin - 1 :: thin][:-1] for p in pos]  # L = n_draws // thin - 1 draws
         q = jax.vmap(lambda *p: jnp.stack([jnp.asarray(x, dtype=jnp.float64).reshape(()) for x in jj.quantities(*p)]))(*pos)
         return q, div.sum(), nsteps.max(), params["step_size"]

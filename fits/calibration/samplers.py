@@ -76,9 +76,10 @@ def jaxify(model, data_names, quantities) -> dict[str, Any]:
 
 
 def _program(jj, draws: int, tune: int, target_accept: float, lanes: int | None):
-    import blackjax
     import jax
     import jax.numpy as jnp
+
+    from vfsynth.fits.engines.blackjax_chain import nuts_chain
 
     def one(args):
         key, data, init = args
@@ -86,16 +87,7 @@ def _program(jj, draws: int, tune: int, target_accept: float, lanes: int | None)
         def ld(pos):
             return jj["logp"](*pos, *data)[0]
 
-        k_warm, k_draw = jax.random.split(key)
-        warm = blackjax.window_adaptation(blackjax.nuts, ld, target_acceptance_rate=target_accept)
-        (state, params), _ = warm.run(k_warm, init, num_steps=tune)
-        kernel = blackjax.nuts(ld, **params).step
-
-        def step(st, kk):
-            st, info = kernel(kk, st)
-            return st, (st.position, info.is_divergent)
-
-        _, (pos, dv) = jax.lax.scan(step, state, jax.random.split(k_draw, draws))
+        pos, dv, _, _ = nuts_chain(ld, key, init, tune, draws, target_accept)
         q = jax.vmap(lambda *p: jnp.stack([jnp.asarray(x, dtype=jnp.float64).reshape(()) for x in jj["q"](*p)]))(*pos)
         return q, dv.sum()
 
