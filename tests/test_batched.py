@@ -72,6 +72,7 @@ def test_same_seed_same_draws():
     assert not np.array_equal(a.mu, c.mu)
 
 
+@pytest.mark.slow  # ~35 s; the batched t program is also checked by SBC
 def test_batched_t_model_against_2d_quadrature():
     """Student-t random effects (nu = 4): posterior mean of mu by NUTS vs a 2-D grid integral
     of prior x marginal likelihood (theta integrated by the scale-mixture quadrature)."""

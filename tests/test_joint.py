@@ -294,6 +294,7 @@ def test_posterior_predictive_and_loo_pit_tables(bundled_post_fit):
     assert len(pit) == res.data.n_rows and pit["loo_pit"].between(0, 1).all()
 
 
+@pytest.mark.slow  # ~40 s of joint sampling
 def test_rho_w_irrelevant_without_multi_row_studies():
     """rho_w enters the likelihood only for studies with 2+ normal rows: none here -> same draws."""
     from vfsynth.fits.joint_checks import rho_w_sensitivity

@@ -114,6 +114,7 @@ def test_fast_nnhm_eight_schools_matches_exact_within_mcse():
     _compare(fit, _exact_ref(_schools(), tp, mp), "eight schools (fast)")
 
 
+@pytest.mark.slow  # ~40 s; binomial-normal is also calibrated by SBC
 def test_fast_binomial_normal_matches_quadrature():
     tp, mp = half_normal(0.5), normal_mu(0.0, 2.0)
     table = _small_binary()
@@ -315,6 +316,7 @@ def _t_quadrature(table, tau_prior, mu_prior, nu: float) -> dict:
     return {"mu_mean": mean, "mu_sd": sd, "p_mu_pos": p_pos, "tau_q": {q: float(inv(q)) for q in qs}}
 
 
+@pytest.mark.slow  # ~40-75 s; the t model is also calibrated by SBC (vfsynth calibrate)
 def test_t_random_effects_matches_quadrature_within_mcse():
     """The PyMC Student-t random-effects model (nu = 4, the engine's default) against a 2-D
     quadrature of the same posterior, on a review that is not CD012348 (normand1999)."""
