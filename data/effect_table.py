@@ -41,7 +41,7 @@ class EffectTable:
         ``logOR``, ``logRR``, ``RD``, ``ROM``, ``logIRR``, ``PLO``, ``PR``, ``ZCOR``, ``COR``,
         ``GIV``). Ratios are always carried on the log scale.
     study : tuple of str
-        Study labels, unique within the table.
+        Study labels, unique within the table unless ``es_id`` is given.
     estimate, se : ndarray of float
         Effect estimate and its standard error (``se > 0``) for each study.
     n_total : ndarray of float
@@ -57,6 +57,10 @@ class EffectTable:
     events_t, n_t, events_c, n_c : ndarray of float or None
         Benefit-oriented 2×2 counts for binary outcomes (``nan`` for studies that
         only report an estimate). ``None`` for continuous outcomes.
+    es_id : tuple of str or None
+        Three-level data: the estimate's id within its study (the CSV's ``es_id``). Then a study
+        may have several rows, (study, es_id) is unique, and :attr:`cluster` groups the rows by
+        study; ``None`` (the default): one row per study.
     """
 
     outcome: str
@@ -74,12 +78,21 @@ class EffectTable:
     events_c: np.ndarray | None = None
     n_c: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    es_id: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         k = len(self.study)
         if self.measure not in MEASURES_ON_MODEL_SCALE:
             raise ValueError(f"measure must be one of {MEASURES_ON_MODEL_SCALE}, got {self.measure!r}")
-        if len(set(self.study)) != k:
+        if self.es_id is not None:
+            object.__setattr__(self, "es_id", tuple(str(e) for e in self.es_id))
+            if len(self.es_id) != k:
+                raise ValueError(f"es_id needs one entry per row, got {len(self.es_id)} for {k}")
+            pairs = list(zip(self.study, self.es_id, strict=True))
+            if len(set(pairs)) != k:
+                dup = next(p for p in pairs if pairs.count(p) > 1)
+                raise ValueError(f"{self.outcome}/{self.timepoint}: study {dup[0]!r} has es_id {dup[1]!r} twice")
+        elif len(set(self.study)) != k:
             raise ValueError(f"{self.outcome}/{self.timepoint}: duplicate study labels {self.study}")
         for name in ("estimate", "se", "n_total", "year"):
             arr = np.asarray(getattr(self, name), dtype=float)
@@ -105,6 +118,17 @@ class EffectTable:
     def k(self) -> int:
         """Number of studies."""
         return len(self.study)
+
+    @property
+    def multilevel(self) -> bool:
+        """Whether some study has several estimates (three-level data)."""
+        return len(set(self.study)) < len(self.study)
+
+    @property
+    def cluster(self) -> np.ndarray:
+        """Study index (0.., in order of first appearance) of every row."""
+        index = {s: i for i, s in enumerate(dict.fromkeys(self.study))}
+        return np.array([index[s] for s in self.study], dtype=int)
 
     @property
     def variance(self) -> np.ndarray:
@@ -144,10 +168,11 @@ class EffectTable:
             events_c=take(self.events_c),
             n_c=take(self.n_c),
             meta=dict(self.meta),
+            es_id=None if self.es_id is None else tuple(self.es_id[i] for i in pick),
         )
 
     def drop(self, study: str) -> EffectTable:
-        """Return the table without one study (for leave-one-study-out)."""
+        """Return the table without one study, all its estimates (for leave-one-study-out)."""
         if study not in self.study:
             raise KeyError(f"study {study!r} not in {self.outcome}/{self.timepoint}")
         return self.subset(np.array([s != study for s in self.study]))
@@ -169,6 +194,8 @@ class EffectTable:
                 "year": clean(self.year[i]),
                 "derivation": self.derivation[i],
             }
+            if self.es_id is not None:  # only then: two-level tables keep their hashes
+                rec["es_id"] = self.es_id[i]
             if self.events_t is not None:
                 rec.update(
                     events_t=clean(self.events_t[i]),

@@ -240,6 +240,7 @@ class Review:
                 **({"scale": scales[0]} if scales else {}),
             },
             **(count_cols or {}),
+            **_estimate_ids(sel),
         )
 
     def not_estimable(self) -> list[dict]:
@@ -293,7 +294,10 @@ class Review:
         """SHA-256 of the data rows and moderators (provenance of fits)."""
         h = hashlib.sha256()
         h.update(self.name.encode())
-        h.update(self.rows.drop(columns=["line"]).to_csv(index=False).encode())
+        rows = self.rows.drop(columns=["line"])
+        if "es_id" in rows.columns and not rows["es_id"].astype(bool).any():
+            rows = rows.drop(columns=["es_id"])  # reviews without es_id keep the hash they had
+        h.update(rows.to_csv(index=False).encode())
         if self.moderators is not None:
             h.update(self.moderators.to_csv().encode())
         return h.hexdigest()
@@ -310,6 +314,15 @@ def not_estimable_rows(rows: pd.DataFrame) -> list[dict]:
          "line": int(r["line"]), "reason": r["not_estimable"]}
         for _, r in bad.iterrows()
     ]
+
+
+def _estimate_ids(sel: pd.DataFrame) -> dict:
+    """``es_id`` for an EffectTable when some study of the analysis has several estimates
+    (validation has made (study, es_id) unique then); nothing otherwise, so a two-level
+    analysis's table and its hash stay as they were."""
+    if "es_id" not in sel.columns or not sel["study"].duplicated().any():
+        return {}
+    return {"es_id": tuple(str(e) for e in sel["es_id"])}
 
 
 def _direction(sel: pd.DataFrame, unstated) -> dict:

@@ -41,8 +41,10 @@ COLUMNS: tuple[str, ...] = (
 #: analysed for estimate rows that report no per-arm sizes (used for n_total / unit-information).
 #: ``time_t``/``time_c`` (person-time for incidence-rate rows), ``scale`` (what a GIV estimate
 #: measures, e.g. ``logHR``; picks its default priors) and ``not_estimable`` (a reason: the row is
-#: kept, listed and left out of pooling, as RevMan's "not estimable" studies).
-OPTIONAL_COLUMNS: tuple[str, ...] = ("note", "n_total", "time_t", "time_c", "scale", "not_estimable")
+#: kept, listed and left out of pooling, as RevMan's "not estimable" studies). ``es_id`` names one
+#: of several estimates of one study in one analysis (measures, time points, comparisons of the
+#: same trial): such rows are clustered by study for the three-level model, not refused as duplicates.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("note", "n_total", "time_t", "time_c", "scale", "not_estimable", "es_id")
 ALL_COLUMNS: tuple[str, ...] = COLUMNS + OPTIONAL_COLUMNS
 
 #: Columns that must be present in the header.
@@ -70,7 +72,7 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
 )
 COUNT_COLUMNS: tuple[str, ...] = ("n_t", "n_c", "events_t", "events_c", "n_total")
 TEXT_COLUMNS: tuple[str, ...] = (
-    "study", "outcome", "timepoint", "measure", "source", "note", "scale", "not_estimable",
+    "study", "outcome", "timepoint", "measure", "source", "note", "scale", "not_estimable", "es_id",
 )
 
 CONTINUOUS_ARMS: tuple[str, ...] = ("n_t", "mean_t", "sd_t", "n_c", "mean_c", "sd_c")

@@ -152,7 +152,7 @@ def _validate_records(
 
     rows: list[dict] = []
     unstated: list[int] = []  # lines whose direction is the default, not the file's
-    first_line: dict[tuple[str, str, str], int] = {}
+    first_line: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
     for line, cells in records:
         if len(cells) > len(header):
             extra = [c for c in cells[len(header) :] if c.strip()]
@@ -170,20 +170,7 @@ def _validate_records(
         if _blank(raw.get("higher_is_better", "")):
             unstated.append(line)
         problems += row_problems
-        key = (row["study"], row["outcome"], row["timepoint"])
-        if row["study"] and row["outcome"] and row["timepoint"]:
-            if key in first_line:
-                problems.append(
-                    Problem(
-                        line,
-                        row["study"],
-                        None,
-                        f"duplicate row: study/outcome/timepoint {key[1]!r}/{key[2]!r} already given on "
-                        f"line {first_line[key]}",
-                    )
-                )
-            else:
-                first_line[key] = line
+        problems += _duplicate(line, row, first_line, has_es_id="es_id" in header)
         rows.append(row)
 
     problems += near_duplicate_studies([(r["line"], r["study"]) for r in rows])
@@ -196,6 +183,37 @@ def _validate_records(
     # attrs, not a column: the rows (and so every content hash) stay as they were
     frame.attrs["direction_not_stated"] = unstated
     return frame
+
+
+def _duplicate(line: int, row: dict, seen: dict, has_es_id: bool) -> list[Problem]:
+    """Problems for a second row of one study/outcome/timepoint.
+
+    Several rows of one study in one analysis are several estimates of it (three-level data)
+    only when each carries its own ``es_id``; without one they are ambiguous (a copy? a second
+    measure?) and are refused, naming the first row, so nothing is silently pooled twice.
+    """
+    key = (row["study"], row["outcome"], row["timepoint"])
+    if not all(key):
+        return []
+    es = row["es_id"]
+    earlier = seen.setdefault(key, [])
+    earlier.append((line, es))
+    if len(earlier) == 1:
+        return []
+    where = f"study/outcome/timepoint {key[1]!r}/{key[2]!r}"
+    unnamed = [ln for ln, e in earlier[:-1] if not e]
+    if not es or unnamed:
+        first = earlier[0][0]
+        hint = ("give each estimate of one study its own es_id" if has_es_id
+                else "add an es_id column naming each estimate of one study")
+        return [Problem(line, row["study"], "es_id" if has_es_id else None,
+                        f"duplicate row: {where} already given on line {first} ({hint} to analyse several "
+                        "estimates per study with the three-level model)")]
+    same = [ln for ln, e in earlier[:-1] if e == es]
+    if same:
+        return [Problem(line, row["study"], "es_id",
+                        f"duplicate row: {where} with es_id {es!r} already given on line {same[0]}")]
+    return []
 
 
 def _study_key(name: str) -> str:

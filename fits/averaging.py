@@ -405,6 +405,9 @@ def average_table(table, tau_prior=None, mu_prior=None, ensemble: str = "nnhm4",
     """
     from vfsynth.models.priors import resolve_priors
 
+    if getattr(table, "multilevel", False):  # the members would take one study's estimates as independent
+        raise AveragingError(f"{table.outcome}/{table.timepoint}: several estimates per study (es_id); ensemble "
+                             f"{ensemble!r} needs one per study: use the three-level ensemble")
     tau_p, mu_p = resolve_priors(table, "random-effects", tau_prior, mu_prior)
     info = {"outcome": table.outcome, "timepoint": table.timepoint, "measure": table.measure,
             "studies": list(table.study)}

@@ -47,6 +47,7 @@ __all__ = ["ThreeLevelPosterior", "average_three_level", "three_level_exact"]
 
 _LOG2PI = math.log(2.0 * math.pi)
 _DROP = 30.0
+_PRUNE = math.log(1e-16)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class ThreeLevelPosterior:
     beta_var0 : ndarray, shape (G,)
         Conditional posterior variance of the intercept (0 when fixed).
     names : tuple of str
+    beta_var : ndarray, shape (G, p)
+        Conditional posterior variances of all coefficients (0 for a fixed intercept).
     """
 
     log_marginal_likelihood: float
@@ -74,6 +77,19 @@ class ThreeLevelPosterior:
     beta_mean: np.ndarray
     beta_var0: np.ndarray
     names: tuple[str, ...]
+    beta_var: np.ndarray | None = None
+
+    def coef_mean_sd(self) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and SD of every coefficient: moments of the normal mixture over the nodes."""
+        mean = self._w @ self.beta_mean
+        second = self._w @ (self.beta_var + self.beta_mean**2)
+        return mean, np.sqrt(np.maximum(second - mean**2, 0.0))
+
+    def coef_cdf(self, j: int, x) -> np.ndarray:
+        """Posterior CDF of coefficient ``j`` at ``x`` (a normal mixture; a point mass if fixed)."""
+        x = np.atleast_1d(np.asarray(x, float))
+        sd = np.sqrt(np.maximum(self.beta_var[:, j], 1e-300))
+        return special.ndtr((x[:, None] - self.beta_mean[None, :, j]) / sd[None, :]) @ self._w
 
     @property
     def _w(self) -> np.ndarray:
@@ -144,7 +160,7 @@ def _loglik_given_tau(data: ThreeLevelData, t1sq, t2sq, fixed_intercept: bool, m
     if X.shape[1] == 0:
         logdet, _, _, rtr = gls_pieces(replace(data, X=data.X[:, :1]), t1sq, t2sq)
         ll = -0.5 * (data.n * _LOG2PI + logdet + rtr)
-        return ll, np.zeros((len(ll), data.p)), np.zeros(len(ll))
+        return ll, np.zeros((len(ll), data.p)), np.zeros((len(ll), data.p))
     off = X @ m0
     logdet, xtx, xtr, rtr = gls_pieces(sub, t1sq, t2sq, offset=off)
     P = xtx + np.diag(1.0 / v0)[None, :, :]
@@ -153,12 +169,11 @@ def _loglik_given_tau(data: ThreeLevelData, t1sq, t2sq, fixed_intercept: bool, m
     logdetP = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(1)
     ll = -0.5 * (data.n * _LOG2PI + logdet + np.log(v0).sum() + logdetP + rtr - (z**2).sum(1))
     mean = m0[None, :] + np.linalg.solve(P, xtr[..., None])[..., 0]
+    var = np.diagonal(np.linalg.inv(P), axis1=1, axis2=2)
     if fixed_intercept:
         mean = np.concatenate([np.zeros((len(ll), 1)), mean], axis=1)
-        var0 = np.zeros(len(ll))
-    else:
-        var0 = np.linalg.inv(P)[:, 0, 0]
-    return ll, mean, var0
+        var = np.concatenate([np.zeros((len(ll), 1)), var], axis=1)
+    return ll, mean, var
 
 
 def three_level_exact(data: ThreeLevelData, tau1_prior: Prior | None, tau2_prior: Prior | None,
@@ -189,7 +204,7 @@ def three_level_exact(data: ThreeLevelData, tau1_prior: Prior | None, tau2_prior
         axes = [_axis(p, a, b, n) for p, (a, b) in zip(priors, box, strict=True)]
         T1, T2 = np.meshgrid(axes[0][0], axes[1][0], indexing="ij")
         LW = axes[0][1][:, None] + axes[1][1][None, :]
-        ll, mean, var0 = _loglik_given_tau(data, T1.ravel() ** 2, T2.ravel() ** 2, fixed, m0, v0)
+        ll, mean, var = _loglik_given_tau(data, T1.ravel() ** 2, T2.ravel() ** 2, fixed, m0, v0)
         joint = (LW.ravel() + ll).reshape(T1.shape)
         if n == 121:
             break
@@ -209,7 +224,7 @@ def three_level_exact(data: ThreeLevelData, tau1_prior: Prior | None, tau2_prior
         if p is not None and box[d][0] <= lo + 1e-12:
             extra.append(d)
     if extra:
-        pieces = [(tau1, tau2, lw, mean, var0)]
+        pieces = [(tau1, tau2, lw, mean, var)]
         for d in extra:
             a1 = np.zeros(1) if d == 0 else None
             a2 = np.zeros(1) if d == 1 else None
@@ -224,11 +239,15 @@ def three_level_exact(data: ThreeLevelData, tau1_prior: Prior | None, tau2_prior
             lln, mn, vn = _loglik_given_tau(data, np.zeros(1), np.zeros(1), fixed, m0, v0)
             both = math.log(max(float(priors[0].cdf(math.exp(lo))) * float(priors[1].cdf(math.exp(lo))), 1e-300))
             pieces.append((np.zeros(1), np.zeros(1), both + lln, mn, vn))
-        tau1, tau2, lw, mean, var0 = (np.concatenate([pc[i] for pc in pieces]) for i in range(5))
+        tau1, tau2, lw, mean, var = (np.concatenate([pc[i] for pc in pieces]) for i in range(5))
     good = np.isfinite(lw)
-    tau1, tau2, lw, mean, var0 = tau1[good], tau2[good], lw[good], mean[good], var0[good]
+    tau1, tau2, lw, mean, var = tau1[good], tau2[good], lw[good], mean[good], var[good]
     log_ml = float(special.logsumexp(lw))
-    return ThreeLevelPosterior(log_ml, tau1, tau2, lw - log_ml, mean, var0, data.names)
+    # nodes below 1e-16 of the total (together < 1e-13) change no summary: dropping them makes
+    # every CDF evaluation (quantiles of the averaged posterior) several times cheaper
+    keep = lw - log_ml > _PRUNE
+    lw = lw[keep] - special.logsumexp(lw[keep])
+    return ThreeLevelPosterior(log_ml, tau1[keep], tau2[keep], lw, mean[keep], var[keep, 0], data.names, var[keep])
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,13 @@ class ModelSpec:
         """Raise :class:`ModelSpecError` if ``table`` cannot be analysed by this model."""
         if table.k < 1:
             raise ModelSpecError(f"{table.outcome}/{table.timepoint}: no studies to analyse")
+        if getattr(table, "multilevel", False):
+            # a two-level model would take a study's estimates as independent studies
+            study = next(s for s in table.study if table.study.count(s) > 1)
+            raise ModelSpecError(
+                f"{table.outcome}/{table.timepoint}: study {study!r} has {table.study.count(study)} estimates "
+                f"(es_id); model {self.name!r} needs one per study: use the three-level model "
+                "(vfsynth fit --model three-level, vfsynth average --ensemble three-level)")
 
     def check_priors(self, priors: Mapping[str, Any]) -> None:
         """Every prior role the model needs is given."""

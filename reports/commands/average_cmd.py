@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from vfsynth.reports.commands import three_level_cli
+
 _EPILOG = """\
 Fits every model of an ensemble to one analysis and averages them by their marginal
 likelihoods. nnhm4 (metaBMA's set): common / random effects x mu = 0 / mu != 0, equal prior
@@ -14,6 +16,11 @@ probabilities, every marginal likelihood exact (mu analytically, tau by quadratu
 Reported: prior and posterior model probabilities, inclusion Bayes factors (effect,
 heterogeneity), the averaged posterior of mu and tau -- marginal (mu = 0 / tau = 0 models
 as point masses at 0) and conditional on the feature -- and P(benefit) = P(mu > 0) averaged.
+
+three-level (several estimates per study, the CSV's es_id column): effect x study-level SD x
+estimate-level SD present / absent, eight models, exact (coefficients analytically, both SDs by
+2-D quadrature); inclusion Bayes factors for the effect and for each heterogeneity level;
+--moderator NAME adds a study-level moderator's slope to every model.
 """
 
 
@@ -28,11 +35,14 @@ def register(subparsers) -> None:
     p.add_argument("--data", metavar="CSV", default=None, help="review CSV (default: the bundled CD012348 data)")
     p.add_argument("--outcome", metavar="NAME", required=True, help="outcome to analyse")
     p.add_argument("--timepoint", default="post", help="time point (default post)")
-    p.add_argument("--ensemble", default="nnhm4", choices=("nnhm4",), help="model ensemble (default nnhm4)")
+    p.add_argument("--moderators", metavar="CSV", default=None, help="study-level moderators CSV")
+    p.add_argument("--ensemble", default="nnhm4", choices=("nnhm4", "three-level"),
+                   help="model ensemble (default nnhm4; three-level for several estimates per study)")
     p.add_argument("--tau-prior", metavar="SPEC", default=None, help="heterogeneity prior (default: registry default)")
     p.add_argument("--mu-prior", metavar="SPEC", default=None,
                    help="effect prior of the mu != 0 models; must be proper (default: registry default)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    three_level_cli.add_options(p)
     p.set_defaults(func=run)
 
 
@@ -45,14 +55,18 @@ def run(args) -> int:
     from vfsynth.reports.cli import UserInputError
     from vfsynth.reports.commands.compare_cmd import format_table
 
-    review = load_data(args.data)
+    three_level_cli.check_options(args, args.ensemble == "three-level")
+    review = load_data(args.data, moderators=args.moderators) if args.moderators else load_data(args.data)
     outcomes = sorted({o for o, _ in review.analyses()})
     if args.outcome not in outcomes:
         raise UserInputError(f"unknown outcome {args.outcome!r}; this review has: {', '.join(outcomes)}")
     tps = sorted({t for o, t in review.analyses() if o == args.outcome})
     if args.timepoint not in tps:
         raise UserInputError(f"no {args.timepoint!r} time point for {args.outcome}; available: {', '.join(tps)}")
-    res = average_table(review.effects(args.outcome, args.timepoint), args.tau_prior, args.mu_prior, args.ensemble)
+    table = review.effects(args.outcome, args.timepoint)
+    if args.ensemble == "three-level":
+        return three_level_cli.run_average(args, review, table)
+    res = average_table(table, args.tau_prior, args.mu_prior, args.ensemble)
     if args.json:
         print(json.dumps(to_jsonable({"command": "average", **res.to_dict()}), indent=2))
         return 0

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from vfsynth.reports.commands import argtypes
+from vfsynth.reports.commands import argtypes, three_level_cli
 
-MODELS = ("random-effects", "common-effect", "binomial-normal", "t", "joint")
+MODELS = ("random-effects", "common-effect", "binomial-normal", "t", "joint", "three-level")
 SAMPLERS = ("numpyro", "pymc", "nutpie", "blackjax")
 ENGINES = ("auto", "exact", "nuts", "batched")
 
@@ -101,6 +101,7 @@ def register(subparsers) -> None:
     p.add_argument("--md-unit", metavar="OUTCOME=UNIT", action="append", default=None,
                    help="joint model: put a mean-difference outcome on the unit scale (e.g. fev1=100: per 100 mL)")
     p.add_argument("--informative-b", action="store_true", help="joint model: informative prior on the b path")
+    three_level_cli.add_options(p)
     p.set_defaults(func=run)
 
 
@@ -133,6 +134,7 @@ def run(args) -> int:
         raise UserInputError("--mediator / --outcomes / --rho-w / --informative-b / --md-unit only apply to --model joint")
     if not 0 < args.target_accept < 1:
         raise UserInputError(f"--target-accept must be between 0 and 1, got {args.target_accept}")
+    three_level_cli.check_options(args, args.model == "three-level")
 
     from vfsynth.fits import sampling
 
@@ -159,6 +161,8 @@ def run(args) -> int:
     except ValueError as exc:
         raise UserInputError(str(exc)) from None
 
+    if args.model == "three-level":  # exact (REML + quadrature): no sampler, no saved fit
+        return three_level_cli.run_fit(args, review, table)
     from vfsynth.fits.runner import default_model, fit_univariate, resolve_priors
     from vfsynth.fits.settings import FitSettings
     from vfsynth.models.spec import get_spec
