@@ -25,6 +25,7 @@ from vfsynth.reports import report_dir
 from vfsynth.reports import sof as SOF
 from vfsynth.reports.analyses import DEFAULT_SEED, AnalysisResult, Fitter, Progress
 from vfsynth.reports.html_report import Doc, Section, all_figures, render_html, render_markdown
+from vfsynth.reports.sections import averaging as AVG
 from vfsynth.reports.sections import comparison as CMP
 from vfsynth.reports.sections import (
     data,
@@ -170,11 +171,13 @@ def build_report(
         return doc
 
     kf = section("key-findings", "Key findings", first_screen)
+    averaged: list[dict] = []  # the model-averaging section's numbers, for summary.json
     sections = [
         section("data", "Data", lambda: data.data_section(review, res, single)),
         section("models", "Models and priors", lambda: models.models_section(res)),
         section("diagnostics", "Diagnostics", lambda: diagnostics.diagnostics_section(res)),
         section("results", "Results", lambda: results.results_section(res, mediation)),
+        section("averaging", "Model averaging", lambda: AVG.averaging_section(res, averaged)),
         section("sof", "Summary of findings", lambda: sof_section.sof_section(sof_rows)),
         *late,
     ]
@@ -189,7 +192,7 @@ def build_report(
 
     html_path, md_path, js_path = _write(out, review, kf_doc, sections, len(res), seed)
     payload = {"review": review.name, "seed": seed, "run": record, "key_findings": records,
-               "analyses": [s.to_dict() for s in summaries]}
+               "analyses": [s.to_dict() for s in summaries], "model_averaging": averaged}
     js_path.write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     if key is not None:
         written = {p.relative_to(out).as_posix() for p in (html_path, md_path, js_path)}

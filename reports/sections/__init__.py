@@ -5,6 +5,6 @@ figures through :class:`vfsynth.reports.html_report.Doc`; :mod:`vfsynth.reports.
 every section through :func:`vfsynth.reports.sections.runner.run_section`, so a section that
 fails is shown as failed with its reason and the others are still built.
 
-key_findings, data, models, diagnostics, results, sof, comparison (with sensitivity and
-moderators), living (with export_update), reproducibility.
+key_findings, data, models, diagnostics, results, averaging (model averaging), sof, comparison
+(with sensitivity and moderators), living (with export_update), reproducibility.
 """
