@@ -100,3 +100,17 @@ def test_cli_three_level_average(tmp_path, capsys):
     assert out["analysis"]["moderators"] == ["year"]
     w = out["tau_within_conditional"]
     assert 0 < w["low"] < w["median"] < w["high"]
+
+
+def test_data_command_pools_es_id_analyses_by_three_level_reml(tmp_path, capsys):
+    r = next(x for x in json.loads((Path(__file__).parent / "reference" / "three_level_metafor.json").read_text())
+             if x["label"] == "konstantopoulos2011")
+    rows = "".join(f"d{s},ach,post,SMD,{y!r},{float(np.sqrt(v))!r},{j}\n"
+                   for j, (s, y, v) in enumerate(zip(r["cluster"], r["yi"], r["vi"], strict=True)))
+    p = _write(tmp_path, HEAD + rows)
+    assert main(["data", "--data", str(p), "--json"]) == 0
+    (a,) = json.loads(capsys.readouterr().out)["analyses"]
+    assert a["reml"] is None and a["n_studies"] == 11 and a["k"] == 56  # never pooled as 56 independent studies
+    t = a["three_level"]
+    assert t["estimate"] == pytest.approx(r["beta"], abs=1e-6) and t["se"] == pytest.approx(r["se"], abs=1e-6)
+    np.testing.assert_allclose([t["tau2_study"], t["tau2_estimate"]], r["sigma2"], rtol=0, atol=1e-6)

@@ -151,14 +151,19 @@ def average(data, outcome: str | None = None, timepoint: str = "post", *, ensemb
     Returns an :class:`~vfsynth.fits.averaging.AveragedPosterior`: ``.model_frame()`` (prior and
     posterior model probabilities), ``.inclusion_frame()`` (inclusion Bayes factors),
     ``.summary_frame()`` (averaged mu and tau, marginal and conditional), ``.p_benefit``.
+    ``ensemble="three-level"``: the eight-model three-level ensemble for several estimates per study.
     """
     from vfsynth.fits.averaging import average_table
     from vfsynth.fits.runner import resolve_table
 
     if not isinstance(data, _review_types()):
         data = load_review(data)
-    return average_table(resolve_table(data, outcome, timepoint), tau_prior, mu_prior, ensemble,
-                         prior_prob=prior_prob, level=level)
+    table = resolve_table(data, outcome, timepoint)
+    if ensemble == "three-level":  # several estimates per study (es_id): fits/three_level_averaging.py
+        from vfsynth.fits.three_level_averaging import average_three_level_table
+
+        return average_three_level_table(table, tau_prior=tau_prior, mu_prior=mu_prior, level=level)
+    return average_table(table, tau_prior, mu_prior, ensemble, prior_prob=prior_prob, level=level)
 
 
 def export_priors(result, path=None) -> dict:

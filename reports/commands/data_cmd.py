@@ -81,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
                              "common": None, "dl": None, "reml": None, "studies": [],
                              "not_estimable": excluded, "converted": 0, "why_not": str(exc)})
             continue
+        if table.multilevel:  # pool_all would count one study's estimates as independent studies
+            analyses.append(_three_level_entry(table, excluded, args.level))
+            continue
         fits = pool_all(table, level=args.level)
         entry = {
             "outcome": outcome,
@@ -131,6 +134,29 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _print_text(out, math)
     return 0
+
+
+def _three_level_entry(table, excluded: list, level: float) -> dict:
+    """An analysis with several estimates per study (``es_id``): REML of the three-level model
+    (metafor's ``rma.mv(yi, vi, random = ~ 1 | study/es_id)``), Wald interval, in place of the
+    two-level pooling."""
+    from statistics import NormalDist
+
+    from vfsynth.fits.three_level_reml import fit_three_level
+    from vfsynth.models.three_level import three_level_data
+
+    f = fit_three_level(three_level_data(table.estimate, table.variance, table.study))
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    est, se = float(f.beta[0]), float(f.se[0])
+    return {"outcome": table.outcome, "timepoint": table.timepoint, "measure": table.measure, "k": table.k,
+            "n_studies": len(set(table.study)), "common": None, "dl": None, "reml": None,
+            "three_level": {"estimate": est, "se": se, "ci_low": est - z * se, "ci_high": est + z * se,
+                            "tau2_study": float(f.sigma2[0]), "tau2_estimate": float(f.sigma2[1])},
+            "why_not": "several estimates per study (es_id): pooled by the three-level model (REML)",
+            "not_estimable": excluded, "converted": table.meta.get("converted", 0),
+            "direction": table.meta.get("direction"),
+            "studies": [dict(rec, source=src, line=line) for rec, src, line in
+                        zip(table.to_records(), table.source, table.meta["lines"], strict=True)]}
 
 
 def _method_dict(res) -> dict:
@@ -252,6 +278,12 @@ def _print_text(out: dict, math) -> None:
     for a in out["analyses"]:
         if a["k"] == 0:
             print(f"  {a['outcome']:<34} {a['timepoint']:<13} {'—':<6} {0:>3}  not estimable: no row gives an effect")
+            continue
+        if a.get("three_level"):
+            t = a["three_level"]
+            print(f"  {a['outcome']:<34} {a['timepoint']:<13} {a['measure']:<6} {a['k']:>3}  {a['k']} estimates in "
+                  f"{a['n_studies']} studies (es_id), three-level REML {t['estimate']:.2f} ({t['ci_low']:.2f}, "
+                  f"{t['ci_high']:.2f}); tau2 study {t['tau2_study']:.3f}, estimate {t['tau2_estimate']:.3f}")
             continue
         cells = []
         for m in ("common", "dl", "reml"):
