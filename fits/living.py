@@ -61,6 +61,11 @@ def cumulative(table: EffectTable, *, tau_prior=None, mu_prior=None, level: floa
     from vfsynth.fits.exact import nnhm_exact
     from vfsynth.models import priors as P
 
+    if getattr(table, "multilevel", False):  # one study's estimates are not independent studies
+        from vfsynth.models.spec import ModelSpecError
+
+        raise ModelSpecError(f"{table.outcome}/{table.timepoint}: several estimates per study (es_id); the "
+                             "cumulative analysis is two-level only")
     tau_prior, mu_prior = P.resolve_priors(table, "random-effects", tau_prior, mu_prior)
     if getattr(mu_prior, "family", None) == "flat":
         mu_prior = None

@@ -34,6 +34,15 @@ def _kwargs(args, review) -> dict:
             "slope_sd": args.slope_sd}
 
 
+def _unidentified(table) -> None:
+    """Say so when no study has two estimates: then only tau_study^2 + tau_estimate^2 is identified."""
+    import sys
+
+    if not table.multilevel:
+        print("note: every study has one estimate (no es_id clusters): the study- and estimate-level SDs are "
+              "not separately identified, only their squared sum", file=sys.stderr)
+
+
 def _header(a: dict, what: str) -> str:
     head = (f"== {a['outcome']} ({a['timepoint']}), {a['measure']}: {a['n_estimates']} estimates in "
             f"{a['k']} studies, {what} ==\n"
@@ -50,6 +59,7 @@ def run_fit(args, review, table) -> int:
     from vfsynth.data.jsonable import to_jsonable
     from vfsynth.fits.three_level_averaging import fit_three_level_table
 
+    _unidentified(table)
     res = fit_three_level_table(table, **_kwargs(args, review))
     if args.json:
         print(json.dumps(to_jsonable({"command": "fit", "model": "three-level", **res}), indent=2))
@@ -77,6 +87,7 @@ def run_average(args, review, table) -> int:
     from vfsynth.fits.three_level_averaging import average_three_level_table, averaged_within
     from vfsynth.reports.commands.compare_cmd import format_table
 
+    _unidentified(table)
     res = average_three_level_table(table, **_kwargs(args, review))
     within = {"tau_within": averaged_within(res), "tau_within_conditional": averaged_within(res, True)}
     if args.json:
