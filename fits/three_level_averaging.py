@@ -133,11 +133,14 @@ def posterior_summary(post: ThreeLevelPosterior, level: float = 0.95) -> dict[st
     taus = {}
     for which, label in ((1, "tau_study"), (2, "tau_estimate")):
         t = post.tau1 if which == 1 else post.tau2
-        w = np.exp(post.log_w)
         grid = np.unique(t)
-        cdf = post.tau_cdf(grid, which)
-        qs = [float(np.interp(q, cdf, grid)) if grid[-1] > 0 else 0.0 for q in (a, 0.5, 1 - a)]
-        taus[label] = {"mean": float(w @ t), "low": qs[0], "median": qs[1], "high": qs[2]}
+        pos = grid[grid > 0]
+        cdf = post.tau_cdf(pos, which)
+        atom = 1.0 - float(np.exp(post.log_w)[t > 0].sum())  # P(tau = 0): the node below the grid, if any
+        # the inverse of tau_cdf, which is linear in log tau between nodes
+        qs = [0.0 if q <= atom or not len(pos) else float(np.exp(np.interp(q, cdf, np.log(pos))))
+              for q in (a, 0.5, 1 - a)]
+        taus[label] = {"mean": float(np.exp(post.log_w) @ t), "low": qs[0], "median": qs[1], "high": qs[2]}
     return {"coefficients": coefs, **taus, "log_marginal_likelihood": post.log_marginal_likelihood}
 
 

@@ -128,14 +128,21 @@ class ThreeLevelPosterior:
         return float(math.sqrt(max(self._w @ self.tau1**2 - self.tau_mean**2, 0.0)))
 
     def tau_cdf(self, x, which: int = 1) -> np.ndarray:
-        """CDF of tau1 (``which=2``: tau2), linear in log tau between nodes; a node at 0 is an atom."""
+        """CDF of tau1 (``which=2``: tau2), linear in log tau between nodes; a node at 0 is an atom.
+
+        A trapezoid node's weight is the mass of the half-intervals on either side of it (one
+        half-interval at the two ends), so the CDF at an interior node is the mass of the nodes
+        below plus half its own; at the first node it is the mass below the grid, at the last 1.
+        """
         t, w = self._tau_marginal(which)
         x = np.atleast_1d(np.asarray(x, float))
-        cum = np.cumsum(w)
         atom = float(w[0]) if t[0] == 0.0 else 0.0
-        pos, cpos = (t[1:], cum[1:]) if t[0] == 0.0 else (t, cum)
+        pos, wp = (t[1:], w[1:]) if t[0] == 0.0 else (t, w)
         if len(pos) == 0:
             return np.where(x >= 0, 1.0, 0.0)
+        own = wp / 2.0
+        own[0], own[-1] = 0.0, wp[-1]
+        cpos = atom + np.cumsum(wp) - wp + own
         with np.errstate(divide="ignore"):
             lx = np.log(np.where(x > 0, x, 1e-300))
         inside = np.interp(lx, np.log(pos), cpos, left=atom, right=1.0)

@@ -92,14 +92,19 @@ def test_cli_three_level_fit_equals_metafor_through_the_csv(tmp_path, capsys):
 
 
 def test_cli_three_level_average(tmp_path, capsys):
-    _, _, args = _year_csv(tmp_path)
-    assert main(["average", "--ensemble", "three-level", *args]) == 0
+    rows = "".join(f"S{i},{2000 + i + j},x,post,SMD,{0.1 * (i % 4) + 0.05 * j:.2f},0.2,{j}\n"
+                   for i in range(6) for j in range(2))
+    p = _write(tmp_path, "study,year,outcome,timepoint,measure,estimate,se,es_id\n" + rows)
+    assert main(["average", "--ensemble", "three-level", "--data", str(p), "--outcome", "x", "--moderator", "year",
+                 "--mu-prior", "normal:0,1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["models"]) == 8 and sum(m["post_prob"] for m in out["models"]) == pytest.approx(1.0)
     assert set(out["inclusion"]) == {"effect", "heterogeneity", "within"}
-    assert out["analysis"]["moderators"] == ["year"]
+    assert out["analysis"]["moderators"] == ["year"] and out["analysis"]["n_estimates"] == 12
     w = out["tau_within_conditional"]
     assert 0 < w["low"] < w["median"] < w["high"]
+    assert main(["average", "--data", str(p), "--outcome", "x", "--moderator", "year"]) == 2  # nnhm4: no moderators
+    assert "only apply to the three-level model" in capsys.readouterr().err
 
 
 def test_data_command_pools_es_id_analyses_by_three_level_reml(tmp_path, capsys):
