@@ -16,10 +16,13 @@ from vfsynth.reports.html_report import Doc, Section, render_markdown
 from vfsynth.reports.sections.averaging import averaging_section
 
 FIX = Path(__file__).parent / "fixtures"
+# 6 studies x 2 estimates, heterogeneous at both levels (a concentrated posterior: a fast test)
+_Y = ("0.65", "0.40", "-0.50", "-0.20", "0.25", "0.05", "1.00", "0.75", "-0.20", "0.10", "0.50", "0.20")
+_IJ = [(i, j) for i in range(6) for j in range(2)]
 
 
 def _multilevel(tmp_path):
-    rows = "".join(f"S{i},x,post,SMD,{0.1 * (i % 4) + 0.05 * j:.2f},0.2,{j}\n" for i in range(6) for j in range(2))
+    rows = "".join(f"S{i},x,post,SMD,{y},0.05,{j}\n" for (i, j), y in zip(_IJ, _Y, strict=True))
     (tmp_path / "d.csv").write_text("study,outcome,timepoint,measure,estimate,se,es_id\n" + rows)
     return load_csv(tmp_path / "d.csv")
 

@@ -92,8 +92,9 @@ def test_cli_three_level_fit_equals_metafor_through_the_csv(tmp_path, capsys):
 
 
 def test_cli_three_level_average(tmp_path, capsys):
-    rows = "".join(f"S{i},{2000 + i + j},x,post,SMD,{0.1 * (i % 4) + 0.05 * j:.2f},0.2,{j}\n"
-                   for i in range(6) for j in range(2))
+    from test_report_averaging import _IJ, _Y
+
+    rows = "".join(f"S{i},{2000 + i + j},x,post,SMD,{y},0.05,{j}\n" for (i, j), y in zip(_IJ, _Y, strict=True))
     p = _write(tmp_path, "study,year,outcome,timepoint,measure,estimate,se,es_id\n" + rows)
     assert main(["average", "--ensemble", "three-level", "--data", str(p), "--outcome", "x", "--moderator", "year",
                  "--mu-prior", "normal:0,1", "--json"]) == 0
