@@ -4,7 +4,9 @@ For each model, ``n_rep`` reviews are simulated from the model's generative PyMC
 with the *shipped* default priors (:mod:`vfsynth.fits.calibration.designs`), each is
 fitted by vectorised NUTS (:mod:`vfsynth.fits.calibration.samplers`: the batched engine
 for the common-effect, random-effects and t models; the jaxified generative graph for the
-binomial–normal model and meta-regression), and the ranks of the true values, the 95% interval coverage and the divergent
+binomial–normal model and meta-regression; a JAX density from the specs' likelihoods for the
+selection model, PET and PEESE, :mod:`vfsynth.fits.calibration.marginal_jax`), and the ranks of
+the true values, the 95% interval coverage and the divergent
 transitions are recorded (:mod:`vfsynth.fits.calibration.checks`; Talts et al. 2018,
 arXiv:1804.06788; Modrák et al. 2023, *Bayesian Analysis*).
 

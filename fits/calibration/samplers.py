@@ -1,4 +1,4 @@
-"""Fitting simulated reviews in one compiled program: the two vectorised NUTS paths.
+"""Fitting simulated reviews in one compiled program: the vectorised NUTS paths.
 
 * :func:`run_marginal` — common-effect, random-effects and Student-t models through the
   shipped batched engine (:func:`vfsynth.fits.batched.run_batched`: the spec's marginal
@@ -10,8 +10,10 @@
   NUTS with Stan-style window adaptation (Hoffman & Gelman 2014) runs it for every
   replicate, ``jax.lax.map`` on a CPU (lanes in lock-step waste work there) and ``jax.vmap``
   on an accelerator — the program the joint model's SBC (:mod:`vfsynth.fits.sbc`) uses.
+* :func:`run_vectorised` — the replicate loop under :func:`run_generative`, also used directly
+  with the JAX densities of :mod:`vfsynth.fits.calibration.marginal_jax` (selection, PET, PEESE).
 
-Both return the posterior draws of the calibrated quantities, shape ``(n_rep, draws, P)``,
+All return the posterior draws of the calibrated quantities, shape ``(n_rep, draws, P)``,
 and the divergent transitions per replicate; ranks and coverage are computed from them in
 :mod:`vfsynth.fits.calibration.checks`.
 """
