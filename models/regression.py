@@ -366,10 +366,29 @@ def _make_selection_random(zb: np.ndarray):
             out[take] = draw[take]
             todo &= ~keep
         if todo.any():
-            raise RuntimeError("selection-model prior predictive: publication probabilities too small to sample")
+            # Rare prior draws publish a study with probability < ~1e-3 (mu far below 0, a tiny
+            # weight on p > 0.5: about 1 review in 10^4 under the default priors). Attempts are
+            # independent, so the study finally published has the selected law whatever the
+            # number of rejections: draw it exactly, interval j with probability
+            # omega_j P_j / sum(omega P), then y from the normal truncated to that interval.
+            out[todo] = _published_draw(np.broadcast_to(mu, shape)[todo], sig[todo], se_b[todo], om[todo], cut_z, rng)
         return out
 
     return random
+
+
+def _published_draw(mu, sig, se, omega, cut_z, rng) -> np.ndarray:
+    """Exact draws of published studies (1-d arrays; ``omega`` (n, J)) by interval, then truncated normal."""
+    edges = np.concatenate([[np.inf], cut_z, [-np.inf]])  # y / se bounds, most significant first
+    a = (se[:, None] * edges[1:] - mu[:, None]) / sig[:, None]  # lower bounds, standardised
+    b = (se[:, None] * edges[:-1] - mu[:, None]) / sig[:, None]
+    # interval masses, from the tail that keeps them precise
+    mass = np.where(a > 0, stats.norm.sf(a) - stats.norm.sf(b), stats.norm.cdf(b) - stats.norm.cdf(a))
+    w = omega * mass
+    u = rng.uniform(size=len(mu)) * w.sum(axis=1)
+    j = np.minimum((np.cumsum(w, axis=1) < u[:, None]).sum(axis=1), w.shape[1] - 1)
+    rows = np.arange(len(mu))
+    return stats.truncnorm.rvs(a[rows, j], b[rows, j], loc=mu, scale=sig, random_state=rng)
 
 
 def build_selection_generative(

@@ -78,6 +78,12 @@ def test_calibrate_command_writes_table_and_histograms(tmp_path, monkeypatch, ca
     assert (out / "sbc_toy-narrow.png").exists()
 
 
+def test_calibrate_help_lists_every_registered_design():
+    from vfsynth.reports.commands.calibrate_cmd import MODELS
+
+    assert MODELS == tuple(CALIBRATORS)
+
+
 def test_calibrate_command_refuses_bad_options(tmp_path):
     from vfsynth.reports.cli import main
 
@@ -132,7 +138,8 @@ def test_sd_gate_flags_heavy_tails_explored_by_rare_excursions():
 # Slow tier
 # ---------------------------------------------------------------------------------------------
 
-SLOW_MODELS = ("common-effect", "random-effects", "t", "meta-regression", "binomial-normal")
+SLOW_MODELS = ("common-effect", "random-effects", "t", "meta-regression", "binomial-normal", "selection", "pet",
+               "peese")
 
 
 @pytest.mark.slow

@@ -204,6 +204,24 @@ def test_selection_prior_predictive_sampler_matches_density():
     assert stats.chisquare(obs, expect * obs.sum()).pvalue > 1e-3
 
 
+def test_selection_exact_published_draw_matches_rejection_sampling():
+    """The exact draw used when rejection would take too long (interval, then truncated normal)
+    has the law of the rejection sampler's published studies (two-sample KS), and it publishes
+    studies whose publication probability is ~1e-6, where rejection alone gave up."""
+    zb = R._z_bounds(R.DEFAULT_CUTPOINTS)
+    n, mu, tau, s = 20000, 0.1, 0.1, 0.2
+    omega = np.array([1.0, 0.6, 0.3, 0.1])
+    rej = R._make_selection_random(zb)(mu, tau, omega, np.full(n, s), rng=np.random.default_rng(1), size=(n,))
+    sig = np.full(n, np.hypot(tau, s))
+    exact = R._published_draw(np.full(n, mu), sig, np.full(n, s), np.tile(omega, (n, 1)), zb[1:-1],
+                              np.random.default_rng(2))
+    assert stats.ks_2samp(rej, exact).pvalue > 1e-3
+    # mu = -3: P(p < 0.5) ~ 1e-50, so a study is published only through omega_4 = 1e-6
+    tiny = np.array([1.0, 1e-6, 1e-6, 1e-6])
+    y = R._make_selection_random(zb)(-3.0, 0.0, tiny, np.full(5, s), rng=np.random.default_rng(3), size=(5,))
+    assert np.all(np.isfinite(y)) and np.all(y < 0)
+
+
 def test_mcmc_regression_with_known_tau_matches_conjugate_closed_form():
     """PyMC meta-regression, tau fixed, normal priors: posterior is exactly normal (conjugate)."""
     from vfsynth.fits.moderators import _coef_draws, _sample

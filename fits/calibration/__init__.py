@@ -4,7 +4,9 @@ For each model, ``n_rep`` reviews are simulated from the model's generative PyMC
 with the *shipped* default priors (:mod:`vfsynth.fits.calibration.designs`), each is
 fitted by vectorised NUTS (:mod:`vfsynth.fits.calibration.samplers`: the batched engine
 for the common-effect, random-effects and t models; the jaxified generative graph for the
-binomial–normal model and meta-regression), and the ranks of the true values, the 95% interval coverage and the divergent
+binomial–normal model and meta-regression; a JAX density from the specs' likelihoods for the
+selection model, PET and PEESE, :mod:`vfsynth.fits.calibration.marginal_jax`), and the ranks of
+the true values, the 95% interval coverage and the divergent
 transitions are recorded (:mod:`vfsynth.fits.calibration.checks`; Talts et al. 2018,
 arXiv:1804.06788; Modrák et al. 2023, *Bayesian Analysis*).
 
@@ -125,6 +127,46 @@ def _generative(kind: str) -> Calibrator:
     return run
 
 
+def _vectorised(kind: str) -> Calibrator:
+    """Selection model and PET / PEESE: simulated by the model's generative PyMC graph, fitted
+    by vectorised NUTS on the JAX density of :mod:`vfsynth.fits.calibration.marginal_jax`.
+
+    The selection model's reviews are drawn by its own prior predictive, the rejection
+    sampler of the publication process (:func:`vfsynth.models.regression.build_selection_generative`):
+    each review holds ``k`` *published* studies.
+    """
+
+    def run(n_rep: int, seed: int, s: SBCSettings) -> CalibrationRun:
+        from vfsynth.fits.calibration import marginal_jax
+        from vfsynth.models import regression as R
+        from vfsynth.models.spec import get_spec
+
+        priors = designs.default_priors("SMD")
+        table = designs.smd_table(designs.K_SMALL_STUDY)
+        design = {"k": table.k, "measure": "SMD", "priors": {r: priors[r].spec for r in ("mu", "tau")}}
+        if kind == "selection":
+            spec = get_spec("selection")
+            model = spec.generative(table, priors)
+            qs = [("mu", ()), ("tau", ())] + [("omega", (j,)) for j in range(1, len(spec.cutpoints) + 1)]
+            truth, data = designs.simulate(model, n_rep, seed, qs, ["y"])
+            dens = marginal_jax.selection_density(spec, priors, table.se, data["y"])
+            design.update(cutpoints=list(spec.cutpoints), concentration=spec.concentration)
+        else:
+            slope_sd = R.PET_SLOPE_SD if kind == "pet" else R.PEESE_SLOPE_SD
+            d = R.small_study_design(table, kind)
+            model = get_spec("meta-regression", beta_sd=slope_sd).generative(d, priors)
+            truth, data = designs.simulate(model, n_rep, seed, [("intercept", ()), ("beta", (0,)), ("tau", ())], ["y"])
+            dens = marginal_jax.small_study_density(d, priors, slope_sd, data["y"])
+            design.update(covariate=d.coef[1], slope_sd=slope_sd)
+        draws, div, secs = samplers.run_vectorised(dens["logdensity"], dens["quantities"], [data["y"]], dens["init"],
+                                                   draws=s.draws, tune=s.tune, target_accept=s.target_accept,
+                                                   seed=seed + 1)
+        return _finish(kind, dens["labels"], draws, truth, div, secs, seed, "nuts (JAX marginal density, vectorised)",
+                       design, s)
+
+    return run
+
+
 def _joint(design_name: str) -> Calibrator:
     """The joint mediation model on one data design (:func:`vfsynth.fits.joint_sbc.run_joint_sbc`).
 
@@ -155,6 +197,8 @@ register_calibration("random-effects", _marginal("random-effects"))
 register_calibration("t", _marginal("t", nu=4.0))
 register_calibration("binomial-normal", _generative("binomial-normal"))
 register_calibration("meta-regression", _generative("meta-regression"))
+for _kind in ("selection", "pet", "peese"):
+    register_calibration(_kind, _vectorised(_kind))
 for _design in ("complete", "no-pairs", "follow-up-only"):
     register_calibration(f"joint-{_design}", _joint(_design))
 

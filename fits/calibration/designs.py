@@ -19,6 +19,9 @@ from vfsynth.data.effect_table import EffectTable
 
 #: Studies per simulated review: a typical small Cochrane analysis.
 K_DEFAULT = 8
+#: Studies per review for the small-study-effect models (selection, PET, PEESE), which need
+#: a spread of SEs and, for the selection model, studies in several p-value intervals.
+K_SMALL_STUDY = 10
 
 
 def _se_smd(n: np.ndarray, d: float = 0.3) -> np.ndarray:

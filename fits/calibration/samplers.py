@@ -1,4 +1,4 @@
-"""Fitting simulated reviews in one compiled program: the two vectorised NUTS paths.
+"""Fitting simulated reviews in one compiled program: the vectorised NUTS paths.
 
 * :func:`run_marginal` — common-effect, random-effects and Student-t models through the
   shipped batched engine (:func:`vfsynth.fits.batched.run_batched`: the spec's marginal
@@ -10,8 +10,10 @@
   NUTS with Stan-style window adaptation (Hoffman & Gelman 2014) runs it for every
   replicate, ``jax.lax.map`` on a CPU (lanes in lock-step waste work there) and ``jax.vmap``
   on an accelerator — the program the joint model's SBC (:mod:`vfsynth.fits.sbc`) uses.
+* :func:`run_vectorised` — the replicate loop under :func:`run_generative`, also used directly
+  with the JAX densities of :mod:`vfsynth.fits.calibration.marginal_jax` (selection, PET, PEESE).
 
-Both return the posterior draws of the calibrated quantities, shape ``(n_rep, draws, P)``,
+All return the posterior draws of the calibrated quantities, shape ``(n_rep, draws, P)``,
 and the divergent transitions per replicate; ranks and coverage are computed from them in
 :mod:`vfsynth.fits.calibration.checks`.
 """
@@ -75,25 +77,74 @@ def jaxify(model, data_names, quantities) -> dict[str, Any]:
     return {"logp": logp_fn, "q": q_fn, "init": init}
 
 
-def _program(jj, draws: int, tune: int, target_accept: float, lanes: int | None):
+def _program(logdensity, quantities, draws: int, tune: int, target_accept: float, lanes: int | None):
+    """Compiled ``(keys, data, init) -> (quantity draws, divergences)`` over a chunk of replicates."""
     import jax
-    import jax.numpy as jnp
 
     from vfsynth.fits.engines.blackjax_chain import nuts_chain
 
     def one(args):
         key, data, init = args
-
-        def ld(pos):
-            return jj["logp"](*pos, *data)[0]
-
-        pos, dv, _, _ = nuts_chain(ld, key, init, tune, draws, target_accept)
-        q = jax.vmap(lambda *p: jnp.stack([jnp.asarray(x, dtype=jnp.float64).reshape(()) for x in jj["q"](*p)]))(*pos)
-        return q, dv.sum()
+        pos, dv, _, _ = nuts_chain(lambda p: logdensity(p, data), key, init, tune, draws, target_accept)
+        return jax.vmap(quantities)(pos), dv.sum()
 
     if lanes is None:
         return jax.jit(jax.vmap(lambda *a: one(a)))
     return jax.jit(lambda *a: jax.lax.map(one, a, batch_size=lanes))
+
+
+def run_vectorised(logdensity, quantities, data: list[np.ndarray], init: list[np.ndarray], *, draws: int,
+                   tune: int, target_accept: float, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Fit every replicate with one NUTS chain (:func:`~vfsynth.fits.engines.blackjax_chain.nuts_chain`).
+
+    The one replicate loop of the calibration runs: chunks of :data:`CHUNK` replicates (the
+    last one padded, so one program is compiled), ``jax.lax.map`` on a CPU and ``jax.vmap``
+    on an accelerator.
+
+    Parameters
+    ----------
+    logdensity : callable
+        ``logdensity(position, data)``: JAX log density on the unconstrained space,
+        ``position`` a list shaped like ``init``'s entries without their replicate axis,
+        ``data`` the list of one replicate's ``data`` entries.
+    quantities : callable
+        ``quantities(position) -> (P,)`` array of the calibrated quantities.
+    data : list of arrays
+        Each with the replicate axis first.
+    init : list of arrays
+        The starting position (no replicate axis); every chain starts at it plus
+        independent uniform(-0.5, 0.5) jitter.
+
+    Returns
+    -------
+    draws ``(n_rep, draws, P)``, divergences per replicate, wall time in seconds (compilation included).
+    """
+    from vfsynth.fits import jaxenv
+
+    jaxenv.configure()
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    lanes = 1 if jax.default_backend() == "cpu" else None
+    program = _program(logdensity, quantities, draws, tune, target_accept, lanes)
+    n_rep = data[0].shape[0]
+    keys = jax.random.split(jax.random.PRNGKey(seed % (2**31)), n_rep)
+    rng = np.random.default_rng(seed)
+    chunk = min(CHUNK, n_rep)
+    out, div = [], []
+    t0 = time.perf_counter()
+    for lo in range(0, n_rep, chunk):
+        idx = np.arange(lo, min(lo + chunk, n_rep))
+        b = len(idx)
+        idx = np.concatenate([idx, np.full(chunk - b, idx[-1])])
+        dat = [jnp.asarray(d[idx]) for d in data]
+        # jittered starts around the initial point (unconstrained space)
+        start = [jnp.asarray(v + rng.uniform(-0.5, 0.5, (chunk,) + np.shape(v))) for v in init]
+        q, dv = program(keys[idx], dat, start)
+        out.append(np.asarray(q)[:b])
+        div.append(np.asarray(dv)[:b])
+    return np.concatenate(out), np.concatenate(div), time.perf_counter() - t0
 
 
 def run_generative(model, data: dict[str, np.ndarray], quantities, *, draws: int, tune: int, target_accept: float,
@@ -101,7 +152,7 @@ def run_generative(model, data: dict[str, np.ndarray], quantities, *, draws: int
     """Fit every replicate of ``data`` (name -> (n_rep, ...)) with NUTS on the jaxified graph.
 
     Returns draws ``(n_rep, draws, P)`` of ``quantities``, divergences per replicate and the
-    sampling wall time (compilation included) in seconds.
+    sampling wall time (compilation included) in seconds (:func:`run_vectorised`).
     """
     from vfsynth.fits import jaxenv
 
@@ -112,22 +163,12 @@ def run_generative(model, data: dict[str, np.ndarray], quantities, *, draws: int
     jax.config.update("jax_enable_x64", True)
     names = list(data)
     jj = jaxify(model, names, quantities)
-    lanes = 1 if jax.default_backend() == "cpu" else None
-    program = _program(jj, draws, tune, target_accept, lanes)
-    n_rep = next(iter(data.values())).shape[0]
-    keys = jax.random.split(jax.random.PRNGKey(seed % (2**31)), n_rep)
-    rng = np.random.default_rng(seed)
-    chunk = min(CHUNK, n_rep)
-    out, div = [], []
-    t0 = time.perf_counter()
-    for lo in range(0, n_rep, chunk):
-        idx = np.arange(lo, min(lo + chunk, n_rep))
-        b = len(idx)
-        idx = np.concatenate([idx, np.full(chunk - b, idx[-1])])
-        dat = [jnp.asarray(data[n][idx]) for n in names]
-        # jittered starts around the prior's initial point (unconstrained space)
-        init = [jnp.asarray(v + rng.uniform(-0.5, 0.5, (chunk,) + v.shape)) for v in jj["init"]]
-        q, dv = program(keys[idx], dat, init)
-        out.append(np.asarray(q)[:b])
-        div.append(np.asarray(dv)[:b])
-    return np.concatenate(out), np.concatenate(div), time.perf_counter() - t0
+
+    def logdensity(pos, dat):
+        return jj["logp"](*pos, *dat)[0]
+
+    def q(pos):
+        return jnp.stack([jnp.asarray(x, dtype=jnp.float64).reshape(()) for x in jj["q"](*pos)])
+
+    return run_vectorised(logdensity, q, [data[n] for n in names], jj["init"], draws=draws, tune=tune,
+                          target_accept=target_accept, seed=seed)

@@ -10,6 +10,7 @@ import argparse
 _EPILOG = """\
   vfsynth calibrate --model all --replicates 1000 --out sbc/
   vfsynth calibrate --model random-effects t --replicates 500 --out sbc/
+  vfsynth calibrate --model selection pet peese --replicates 500 --draws 500 --tune 500 --thin 5 --out sbc/
 
 For each model, REPLICATES reviews are simulated from the model with its shipped default
 priors and fitted by vectorised NUTS (one chain per review); the rank of each true
@@ -23,7 +24,10 @@ redone over all rows, so models can be calibrated one at a time (--model none: j
 combine). Exit status 0 when every model passes, 1 when one fails.
 """
 
-MODELS = ("common-effect", "random-effects", "t", "binomial-normal", "meta-regression")
+#: Every registered design (``vfsynth.fits.calibration.CALIBRATORS``; written out so that the
+#: help costs no import; tests/test_calibration.py checks that the two agree).
+MODELS = ("common-effect", "random-effects", "t", "binomial-normal", "meta-regression", "selection", "pet", "peese",
+          "joint-complete", "joint-no-pairs", "joint-follow-up-only")
 
 
 def register(subparsers) -> None:
