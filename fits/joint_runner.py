@@ -322,6 +322,20 @@ def quantity_summary(res: JointFitResult, name: str, index: tuple = (), *, depen
     return out
 
 
+def joint_scale_text(jd) -> str:
+    """The latent scale of the joint model's effects, in words, for this review's outcomes.
+
+    SMD and log-OR rows share the SMD scale through log OR = SMD * pi/sqrt(3) (Chinn 2000); a
+    mean-difference outcome put on the unit scale with ``md_units`` stays an MD in those units.
+    """
+    units = dict(jd.meta.get("md_units") or {})
+    text = ("latent effects on the SMD scale; log-OR rows (and event counts) linked by "
+            "log OR = SMD * pi/sqrt(3) (Chinn 2000)")
+    if units:
+        text += "; except " + ", ".join(f"{o}: MD per {u:g} units of the source" for o, u in sorted(units.items()))
+    return text + ". b = change in the final outcome's latent effect per unit of the mediator's"
+
+
 def summarize_joint(res: JointFitResult) -> dict[str, Any]:
     """The JSON object of ``vfsynth fit --model joint --json``.
 
@@ -347,10 +361,7 @@ def summarize_joint(res: JointFitResult) -> dict[str, Any]:
     out: dict[str, Any] = {
         "model": "joint",
         "review": res.review_name,
-        "scale": (
-            "all latent effects on the SMD scale; log OR and secure/insecure counts linked by "
-            "log OR = SMD * pi/sqrt(3) (Chinn 2000). b = SMD of the final outcome per SMD of the mediator"
-        ),
+        "scale": joint_scale_text(jd),
         "mediators": list(jd.mediators),
         "final": jd.final,
         "final_outcomes": list(jd.construct_outcomes[jd.final]),

@@ -201,6 +201,7 @@ def mediation_hook(review, seed: int, say) -> dict | None:
             "problems": list(verdict.get("problems", [])), "scale": js.get("scale", ""),
             "identification": js.get("identification", []), "rule": js.get("identification_rule", ""),
             "extra": mediation_extra_lines(js),
+            "mediators": list(js.get("mediators", [])), "final": js.get("final", ""),
             "note": "posterior median [95% CrI]; dashed = not labelled posterior (prior only or weakly identified)"}
 
 

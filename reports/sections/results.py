@@ -51,7 +51,13 @@ def results_section(results, mediation: dict | None) -> Doc:
                   f"density_{r.slug}", f"Posterior of the pooled effect with P(benefit) shaded — {r.label}")
         safe_fig(d, lambda mu=mu, a=a, r=r: F.benefit_curve(mu, a.measure, tuple(a.effect.p_mcid), prediction=S.prediction_draws(r.dt)),
                   f"benefit_{r.slug}", f"P(effect > threshold) — {r.label}")
-    d.heading("Mediation: video feedback → sensitivity → attachment", level=3, anchor="mediation")
+    # CD012348's own path names; a review whose joint model links other outcomes names those
+    names = {"x": "Video feedback", "m": "Parental\nsensitivity", "y": "Attachment\nsecurity"}
+    if mediation is not None and mediation.get("final") and mediation.get("final") != "attachment":
+        names = {"x": "Intervention", "m": " + ".join(mediation.get("mediators") or ["mediator"]),
+                 "y": str(mediation["final"])}
+    title = " → ".join(names[k].replace("\n", " ") for k in ("x", "m", "y"))
+    d.heading(f"Mediation: {title}", level=3, anchor="mediation")
     if mediation is None:
         sens = next((r for r in results if r.outcome == "sensitivity" and r.timepoint == "post" and r.summary), None)
         paths = {"a": None, "b": None, "c_prime": None, "indirect": None}
@@ -71,7 +77,7 @@ def results_section(results, mediation: dict | None) -> Doc:
         for line in mediation.get("notes", []):
             d.para(str(line))
         safe_fig(d, lambda: F.mediation_diagram(mediation["paths"], prior_only=mediation.get("prior_only", ()),
-                                                 note=mediation.get("note", "")), "mediation",
+                                                 labels=names, note=mediation.get("note", "")), "mediation",
                   "Mediation diagram annotated with the joint model's posterior medians [95% CrI]")
         if mediation.get("rows"):
             d.table(["Quantity", "Median", "95% interval", "Label", "Informing studies", "Posterior / prior IQR"],
