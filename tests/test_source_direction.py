@@ -193,3 +193,20 @@ def test_unstated_direction_is_shown_in_every_output(analysis_1_1, stated_fit, t
     doc, records = key_findings(_review(s), [r], [row])
     md = "\n".join(doc.md)
     assert "NOT STATED" in md and "DIRECTION NOT STATED" in records[0]["direction"]
+
+
+def test_living_table_reads_the_source_direction_by_the_median():
+    """Cumulative-table rows of a harmful-event RR analysis: RR = exp(-b) of the benefit-scale
+    posterior median and interval ends (swapped), not of the mean."""
+    import pandas as pd
+
+    from vfsynth.data.source_scale import source_scale
+    from vfsynth.reports.sections.living import _living_table_rows
+
+    df = pd.DataFrame({"year": [1951.0], "study": ["Brink 1951"], "k": [1], "mu_mean": [0.5], "mu_median": [0.4],
+                       "mu_low": [0.1], "mu_high": [0.7], "p_benefit": [0.99], "tau_median": [0.2],
+                       "dl_estimate": [0.3], "dl_low": [0.2], "dl_high": [0.4], "crossed": [""]})
+    src = source_scale("logRR", {"higher_is_better": False, "stated": True})
+    row = _living_table_rows(df, "logRR", src)[0]
+    assert row[3] == f"{math.exp(-0.4):.2f} ({math.exp(-0.7):.2f} to {math.exp(-0.1):.2f})"
+    assert row[6] == f"{math.exp(-0.3):.2f} ({math.exp(-0.4):.2f} to {math.exp(-0.2):.2f}) (FE)"
