@@ -96,12 +96,15 @@ class SourceScale:
         m, a, b = (float(self.shown(x)) for x in (median, low, high))
         return (m, min(a, b), max(a, b))
 
-    @staticmethod
-    def favours(benefit_value: float) -> str:
-        """RevMan's words for a benefit-scale point: "favours intervention" / "favours control"."""
-        if benefit_value > 0:
-            return "favours intervention"
-        return "favours control" if benefit_value < 0 else "no difference"
+    def favours(self, benefit_value: float) -> str:
+        """RevMan's words for a benefit-scale point: "favours intervention" / "favours control"
+        (qualified when the data did not say which way the events count)."""
+        if benefit_value == 0:
+            return "no difference"
+        words = "favours intervention" if benefit_value > 0 else "favours control"
+        if self.events and self.stated is False:
+            words += " if the events are good (direction not stated)"
+        return words
 
     @property
     def events_text(self) -> str:

@@ -182,7 +182,7 @@ def test_unstated_direction_is_shown_in_every_output(analysis_1_1, stated_fit, t
     res, s = _summary(blank, a.slug)
     j = res.summary()["source"]
     assert j["stated"] is False and "DIRECTION NOT STATED" in j["note"] and j["p_benefit_is"] == "P(RR > 1)"
-    assert j["p_benefit"] < 0.001 and j["favours"] == "favours control"
+    assert j["p_benefit"] < 0.001 and j["favours"] == "favours control if the events are good (direction not stated)"
     # the RR of the events as counted does not depend on the direction: the likelihood and the
     # flat mu prior are mirrored (b -> -b) and the tau prior is the same, so the exact posterior
     # quantiles of the RR agree with the stated fit's to quadrature accuracy
