@@ -59,7 +59,7 @@ def key_findings(review, results: list[AnalysisResult], sof_rows: list[SOF.SofRo
             continue
         a, e = r.summary, r.summary.effect
         s = by[(r.outcome, r.timepoint)]
-        mcid = ", ".join(f"P(>{t:g}) {p:.2f}" for t, p in e.p_mcid.items())
+        mcid = ", ".join(f"P({SOF.threshold_text(a, t).replace(' ', '')}) {p:.2f}" for t, p in e.p_mcid.items())
         het = "—" if a.heterogeneity is None else f"tau {a.heterogeneity.tau_median:.2f}"
         pr = a.prediction
         pi = SOF.interval_only(a, pr.ci_low, pr.ci_high)
