@@ -52,7 +52,10 @@ left side (lower values). If it names the experimental group (``GROUP_LABEL_1``)
 "favours experimental/intervention/treatment", lower values favour the intervention and
 ``higher_is_better = False``; if ``GRAPH_LABEL_2`` does, ``True``. Otherwise (and for RevMan Web
 CSV, which has no labels) the direction is taken from ``higher_is_better=`` (a bool or a dict
-slug -> bool) and, failing that, assumed ``True`` with the assumption recorded in the mapping.
+slug -> bool) and, failing that, left blank in the schema rows: the loader applies the default
+(``True``, events good) and records that the file did not state it, so every output (``vfsynth
+data``, ``fit`` text and JSON, the report) flags the assumption; the mapping says so too
+(``direction_stated``).
 """
 
 from __future__ import annotations
@@ -112,7 +115,11 @@ def _direction(a: RevManAnalysis, override) -> tuple[bool, str]:
         return False, f"left forest-plot label {a.graph_labels[0]!r} favours the experimental arm: lower is better"
     if names_exp(right) and not names_exp(left):
         return True, f"right forest-plot label {a.graph_labels[1]!r} favours the experimental arm: higher is better"
-    return True, "direction not recorded in the file: assumed higher is better (pass higher_is_better to change)"
+    return True, _ASSUMED
+
+
+#: The reason :func:`_direction` gives when the file does not say which way the events count.
+_ASSUMED = "direction not recorded in the file: assumed higher is better (pass higher_is_better to change)"
 
 
 #: RevMan dichotomous measures -> schema measures (RevMan's own scale kept; issue 14). Peto's
@@ -167,7 +174,7 @@ def outcome_mapping(review: RevManReview, higher_is_better=None) -> pd.DataFrame
             "data_type": a.data_type, "effect_measure": a.effect_measure, "method": a.method,
             "random": a.random, "schema_measure": smeasure, "importable": smeasure is not None,
             "how": how if not a.measure_note else f"{how}; {a.measure_note}",
-            "higher_is_better": hib, "direction_reason": why,
+            "higher_is_better": hib, "direction_reason": why, "direction_stated": why != _ASSUMED,
         }
         recs.append(base | {"outcome": a.slug, "subgroup": None, "subgroup_name": "",
                             "k": len(a.rows)})
@@ -207,7 +214,10 @@ def to_schema(review: RevManReview, *, timepoint: str = "post", higher_is_better
         smeasure, _ = _schema_measure(a)
         if smeasure is None:
             continue
-        hib, _ = _direction(a, higher_is_better)
+        hib, why = _direction(a, higher_is_better)
+        # a direction the file does not state is left blank, as in a user's CSV: the loader then
+        # applies the default (true) *and records that it is the default*, so every output flags it
+        hib_cell = hib if why != _ASSUMED else math.nan
         targets = [(a.slug, None)] + [(a.subgroup_slug(s.no), s.no) for s in a.subgroups]
         for slug, sg_no in targets:
             rows = [r for r in a.rows if sg_no is None or r.subgroup == sg_no]
@@ -236,7 +246,7 @@ def to_schema(review: RevManReview, *, timepoint: str = "post", higher_is_better
                                               stored) if x)
                 rec = dict.fromkeys(SCHEMA_COLUMNS, math.nan)
                 rec.update(study=label, year=r.year, outcome=slug, timepoint=timepoint, measure=smeasure,
-                           higher_is_better=hib, note=note,
+                           higher_is_better=hib_cell, note=note,
                            source=f"{src}, analysis {a.number}" + (f".{r.subgroup}" if r.subgroup else ""))
                 rec.update(_row_values(a, r, smeasure))
                 if a.data_type == "IV" and _GIV_RATIO.get(a.effect_measure, ("", ""))[1]:

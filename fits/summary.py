@@ -5,7 +5,8 @@ quantiles) plus 95% highest-density intervals (ArviZ ``hdi``); Monte Carlo stand
 errors are ArviZ's (``mcse``, Vehtari et al. 2021). ``p_benefit`` is
 :math:`P(\\mu > 0 \\mid y)`: estimates are on the benefit scale, so positive favours the
 intervention. The prediction interval is the 95% interval of ``theta_new``, the effect
-in a new study (Higgins, Thompson & Spiegelhalter 2009).
+in a new study (Higgins, Thompson & Spiegelhalter 2009). For event measures (RR, OR, RD, IRR)
+``source`` gives mu on the analysis's own measure and direction (:func:`source_block`).
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def _exact_summaries(ep, table, model: str) -> tuple[dict, dict | None, dict, di
                "q97.5": float(tq[2]), "mcse_mean": 0.0, "mcse_sd": 0.0}
         tau["hdi_2.5"], tau["hdi_97.5"] = exact_hdi(ep.tau_quantiles)
     pq = ep.predictive_quantiles(q)
-    pred = {"mean": ep.predictive_mean, "q2.5": float(pq[0]), "q97.5": float(pq[2]),
+    pred = {"mean": ep.predictive_mean, "median": float(pq[1]), "q2.5": float(pq[0]), "q97.5": float(pq[2]),
             "p_benefit": ep.prob_new_greater(0.0)}
     thq = ep.theta_quantiles(q)
     tm, ts = ep.theta_mean, ep.theta_sd
@@ -201,7 +202,8 @@ def summarize(fit) -> dict[str, Any]:
 
     Keys: ``model``, ``analysis`` (outcome, timepoint, measure), ``mu``, ``tau`` (None for
     the common-effect model), ``p_benefit`` (P(mu > 0) and its MCSE), ``prediction``
-    (theta_new mean, q2.5, q97.5, P(theta_new > 0)), ``theta`` (per study: mean, sd, q2.5,
+    (theta_new mean, median, q2.5, q97.5, P(theta_new > 0)), ``direction`` (higher_is_better and
+    whether the data stated it), ``source`` (event measures: :func:`source_block`), ``theta`` (per study: mean, sd, q2.5,
     q97.5), ``diagnostics`` (max_rhat, min_ess_bulk, min_ess_tail, divergences, per chain,
     treedepth_hits, ebfmi_min, passed, problems, target_accept), ``fit`` (id, path,
     cached, seed, sampler settings), ``data`` (k, studies, measure, data_hash, review) and
@@ -229,6 +231,7 @@ def _draw_summaries(fit):
         pn = prob_above(dt, "theta_new", 0.0)
         pred = {
             "mean": float(flat.mean()),
+            "median": float(np.quantile(flat, 0.5)),
             "q2.5": float(np.quantile(flat, 0.025)),
             "q97.5": float(np.quantile(flat, 0.975)),
             "p_benefit": pn["p"],
@@ -250,6 +253,34 @@ def _draw_summaries(fit):
             for i, s in enumerate(table.study)
         ]
     return mu, tau, pb, pred, theta
+
+
+def source_block(table, mu: dict | None, pred: dict | None, pb: dict | None) -> dict[str, Any] | None:
+    """mu (and the prediction) on the analysis's own measure and in its own direction.
+
+    Event measures only (:data:`vfsynth.data.source_scale.EVENT_MEASURES`; None otherwise): the
+    RR of a RevMan RR analysis, the events counted as the source counts them. The transforms are
+    monotone, so the median and 95% interval are the transformed quantiles of mu (a turned-round
+    interval swaps its ends); no mean is given for a ratio. ``p_benefit`` is P(the intervention is
+    better in the source's sense), e.g. P(RR < 1) for harmful events.
+    """
+    from vfsynth.data.source_scale import source_scale
+
+    src = source_scale(table.measure, table.meta.get("direction"))
+    if not src.events or mu is None:
+        return None
+    med, lo, hi = src.interval(mu["median"], mu["q2.5"], mu["q97.5"])
+    out: dict[str, Any] = {
+        "measure": src.display, "median": med, "q2.5": lo, "q97.5": hi,
+        "favours": src.favours(mu["median"]), "favours_intervention": src.favours_side,
+        "p_benefit": pb["p"] if pb else None, "p_benefit_is": f"P({src.favours_side})",
+        "higher_is_better": src.higher_is_better, "stated": src.stated, "note": src.note,
+        "prediction": None,
+    }
+    if pred is not None and "median" in pred:
+        pm, plo, phi = src.interval(pred["median"], pred["q2.5"], pred["q97.5"])
+        out["prediction"] = {"median": pm, "q2.5": plo, "q97.5": phi}
+    return out
 
 
 def _assemble(fit, mu, tau, pb, pred, theta) -> dict[str, Any]:
@@ -291,6 +322,8 @@ def _assemble(fit, mu, tau, pb, pred, theta) -> dict[str, Any]:
             "p_benefit": pb["p"] if pb else None,
             "p_benefit_mcse": pb["mcse"] if pb else None,
             "prediction": pred,
+            "direction": table.meta.get("direction"),
+            "source": source_block(table, mu, pred, pb),
             "theta": theta,
             "diagnostics": diag,
             "fit": {

@@ -345,7 +345,11 @@ class BinomialNormal(ModelSpec):
     def check(self, table) -> None:
         super().check(table)
         if table.measure != "logOR":
-            raise ModelSpecError(f"binomial-normal model needs measure logOR, table has {table.measure}")
+            # an RR / RD analysis stays on its own measure (issue 14): its log-OR likelihood would
+            # change the scale the source reports, so the normal-normal model fits it instead
+            raise ModelSpecError(f"binomial-normal model needs measure logOR, table has {table.measure}; "
+                                 "it is a log-OR likelihood: fit this analysis on its own scale with "
+                                 "--model random-effects (or common-effect / t)")
         if not table.has_counts.any():
             raise ModelSpecError(
                 f"{table.outcome}/{table.timepoint}: binomial-normal model needs 2x2 counts; "

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from vfsynth.data.source_scale import SourceScale, source_scale
 from vfsynth.reports.absolute import AbsoluteEffect, absolute_effect, control_risks
 from vfsynth.reports.draws import posterior_var
 from vfsynth.reports.effects import (
@@ -83,9 +84,27 @@ class AnalysisSummary:
     studies: pd.DataFrame
     absolute: list[AbsoluteEffect]
     diagnostics: Diagnostics
+    #: how the analysis reads in its source's measure and direction (event measures: RR, OR, RD, IRR)
+    source: SourceScale | None = None
+
+    def source_effect(self) -> dict[str, Any] | None:
+        """Pooled effect and prediction on the source's display scale (event measures only):
+        transformed posterior medians and interval ends (monotone maps; ends swap when the
+        events were turned round), RevMan's "favours" words and what P(benefit) is."""
+        src = self.source
+        if src is None or not src.events:
+            return None
+        e, p = self.effect, self.prediction
+        med, lo, hi = src.interval(e.median, e.ci_low, e.ci_high)
+        pm, plo, phi = src.interval(p.median, p.ci_low, p.ci_high)
+        return {**src.to_dict(), "median": med, "ci_low": lo, "ci_high": hi, "favours": src.favours(e.median),
+                "p_benefit": e.p_benefit, "p_benefit_is": f"P({src.favours_side})",
+                "prediction": {"median": pm, "ci_low": plo, "ci_high": phi}}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        src = self.source_effect()
+        # only event analyses carry "source": other reports' JSON stays as it was
+        out = {
             "outcome": self.outcome,
             "timepoint": self.timepoint,
             "model": self.model,
@@ -99,6 +118,12 @@ class AnalysisSummary:
             "diagnostics": self.diagnostics.to_dict(),
             "studies": self.studies.to_dict(orient="records"),
         }
+        if src is not None:
+            out["source"] = src
+            # "display" is the source's reading too (not exp of the turned-round benefit scale)
+            out["effect"]["display"] = {"median": src["median"], "ci_low": src["ci_low"], "ci_high": src["ci_high"]}
+            out["prediction"]["display"] = dict(src["prediction"])
+        return out
 
 
 def summarize_analysis(
@@ -138,4 +163,5 @@ def summarize_analysis(
         studies=study_estimates(dt, table, prob, ci_kind),
         absolute=absolute,
         diagnostics=diagnostics(dt),
+        source=source_scale(table.measure, table.meta.get("direction")),
     )

@@ -83,6 +83,46 @@ def fmt_effect(measure: str, med: float, lo: float, hi: float, label: bool = Tru
     return f"{name}{d[0]:.2f} ({d[1]:.2f} to {d[2]:.2f})"
 
 
+def effect_text(a: S.AnalysisSummary, med: float, lo: float, hi: float, label: bool = True) -> str:
+    """Like :func:`fmt_effect`, on the analysis's own measure and direction for event measures
+    ('RR 0.68 (0.56 to 0.81)' for a RevMan RR of a harmful event; ends swap when the rows were
+    turned round, see :mod:`vfsynth.data.source_scale`); other measures as :func:`fmt_effect`."""
+    src = getattr(a, "source", None)
+    if src is None or not src.events:
+        return fmt_effect(a.measure, med, lo, hi, label=label)
+    m, low, high = src.interval(med, lo, hi)
+    return f"{src.display + ' ' if label else ''}{m:.2f} ({low:.2f} to {high:.2f})"
+
+
+def interval_only(a: S.AnalysisSummary, lo: float, hi: float) -> str:
+    """'0.35 to 1.31': an interval (prediction) on the scale :func:`effect_text` uses."""
+    return effect_text(a, lo, lo, hi, label=False).split(" (")[1].rstrip(")")
+
+
+def threshold_text(a: S.AnalysisSummary, t: float) -> str:
+    """The event a display-scale MCID threshold ``t`` (benefit scale) stands for, in the source's
+    direction: 'OR > 1.25' on the benefit scale is 'OR < 0.8' for a harmful event."""
+    src = getattr(a, "source", None)
+    if src is None or not src.events or not src.flip:
+        return f"> {t:g}"
+    return f"< {1 / t:.3g}" if src.ratio else f"< {-t:g}"
+
+
+def absolute_cells(a: S.AnalysisSummary, ab) -> tuple[str, str, str]:
+    """(control risk, intervention risk (CrI), difference (CrI)) per ``ab.per`` in the events as
+    the source counts them. The absolute effects are computed on the benefit-oriented counts
+    (non-events where events are harmful); the event risk is ``per`` minus that, so intervals
+    swap their ends and the difference changes sign. The NNT is the same either way."""
+    src = getattr(a, "source", None)
+    per = ab.per
+    c, i, il, ih = ab.control_risk * per, ab.intervention_median, ab.intervention_low, ab.intervention_high
+    d, dl, dh = ab.difference_median, ab.difference_low, ab.difference_high
+    if src is not None and src.flip:
+        c, i, il, ih = per - c, per - i, per - ih, per - il
+        d, dl, dh = -d, -dh, -dl
+    return f"{c:.0f}", f"{i:.0f} ({il:.0f} to {ih:.0f})", f"{d:+.0f} ({dl:+.0f} to {dh:+.0f})"
+
+
 def risk_of_bias(moderators: pd.DataFrame | None, studies) -> str:
     """Counts of risk-of-bias judgements among ``studies`` from the moderators table."""
     if moderators is None:
@@ -152,19 +192,29 @@ def sof_row(a: S.AnalysisSummary, *, moderators=None, published=None) -> SofRow:
     e, m = a.effect, a.measure
     n = "N unknown" if not np.isfinite(a.n_total) else f"{a.n_total:.0f}"
     studies = f"{a.k} ({n})"
-    relative = fmt_effect(m, e.median, e.ci_low, e.ci_high)
+    relative = effect_text(a, e.median, e.ci_low, e.ci_high)
+    src = a.source if a.source is not None and a.source.events else None
+    if src is not None:
+        relative += f"; {src.favours(e.median)}"
     if a.absolute:
-        absolute = "; ".join(
-            f"{ab.intervention_median:.0f} vs {ab.control_risk * ab.per:.0f} per {ab.per} "
-            f"({ab.difference_median:+.0f}, {ab.difference_low:+.0f} to {ab.difference_high:+.0f}) "
-            f"at {ab.label}; {ab.nnt}"
-            for ab in a.absolute
-        )
+        parts = []
+        for ab in a.absolute:
+            c, i, d = absolute_cells(a, ab)
+            parts.append(f"{i.split(' (')[0]} vs {c} per {ab.per} ({d.replace(' (', ', ').rstrip(')')}) "
+                         f"at {ab.label}; {ab.nnt}")
+        absolute = "; ".join(parts)
+        if src is not None:
+            absolute += " (events as the source counts them)"
     elif m == "logOR":
         absolute = "no control-arm risk available"
+    elif src is not None and m == "RD":
+        rd = src.interval(e.median, e.ci_low, e.ci_high)
+        absolute = f"{1000 * rd[0]:+.0f} per 1000 ({1000 * rd[1]:+.0f} to {1000 * rd[2]:+.0f})"
+    elif src is not None:
+        absolute = "no control-arm risk used"
     else:
         absolute = f"{S.display_scale(m)} {e.median:.2f} higher"
-    p_mcid = ", ".join(f">{t:g}: {p:.2f}" for t, p in e.p_mcid.items()) or "—"
+    p_mcid = ", ".join(f"{threshold_text(a, t).replace(' ', '')}: {p:.2f}" for t, p in e.p_mcid.items()) or "—"
 
     # inconsistency
     h = a.heterogeneity
@@ -179,7 +229,7 @@ def sof_row(a: S.AnalysisSummary, *, moderators=None, published=None) -> SofRow:
         inconsistency = (
             f"tau {h.tau_median:.2f} ({h.tau_low:.2f} to {h.tau_high:.2f}); "
             f"I²-like {100 * h.share_median:.0f}% ({100 * h.share_low:.0f} to {100 * h.share_high:.0f}%); "
-            f"PI {fmt_effect(m, pr.median, pr.ci_low, pr.ci_high, label=False).split(' (')[1].rstrip(')')}"
+            f"PI {interval_only(a, pr.ci_low, pr.ci_high)}"
             + (" includes no effect" if pi_crosses else " excludes no effect")
         )
         concern_inc = bool(h.share_median > 0.5 or (pi_crosses and not ci_crosses))

@@ -69,14 +69,21 @@ def test_display_scales(measure, shown, model, value):
 
 
 def test_fit_text_shows_ratio_quantiles_and_direction():
+    """Events counted as good, direction not stated: RR = exp(mu) by quantiles, and the default is
+    named (P(benefit) = P(RR > 1) only if the events really are good)."""
     from vfsynth.reports.commands.fit_cmd import _measure_lines
 
     mu = {"median": np.log(0.6), "q2.5": np.log(0.4), "q97.5": np.log(0.9)}
-    lines = _measure_lines({"analysis": {"measure": "logRR"}, "mu": mu,
+    lines = _measure_lines({"analysis": {"measure": "logRR"}, "mu": mu, "p_benefit": 0.01,
                             "direction": {"higher_is_better": True, "stated": False}})
-    assert lines[0] == "  mu as RR: median 0.600 (95% CrI 0.400 to 0.900)"
-    assert "NOT STATED" in lines[1] and "favours the intervention" in lines[1]
+    assert lines[0].startswith("  RR 0.600 (95% CrI 0.400 to 0.900): favours control")
+    assert lines[1] == "  P(benefit) = P(RR > 1) = 0.010"
+    assert "DIRECTION NOT STATED" in lines[2] and "RR > 1 favours intervention" in lines[2]
     assert _measure_lines({"analysis": {"measure": "SMD"}, "mu": mu}) == []
+    # a ratio that is not of events (ratio of means) keeps the benefit scale
+    rom = _measure_lines({"analysis": {"measure": "ROM"}, "mu": mu,
+                          "direction": {"higher_is_better": False, "stated": True}})
+    assert rom[0] == "  mu as ratio of means: median 0.600 (95% CrI 0.400 to 0.900)"
 
 
 def test_fit_text_gives_the_source_direction_when_events_are_bad():
@@ -84,7 +91,8 @@ def test_fit_text_gives_the_source_direction_when_events_are_bad():
     from vfsynth.reports.commands.fit_cmd import _measure_lines
 
     mu = {"median": np.log(1.25), "q2.5": np.log(1.1), "q97.5": np.log(2.0)}
-    lines = _measure_lines({"analysis": {"measure": "logRR"}, "mu": mu,
+    lines = _measure_lines({"analysis": {"measure": "logRR"}, "mu": mu, "p_benefit": 0.99,
                             "direction": {"higher_is_better": False, "stated": True}})
-    assert lines[1].endswith("median 0.800 (95% CrI 0.500 to 0.909)")
-    assert "RR < 1 favours the intervention" in lines[1] and "stated in the data" in lines[2]
+    assert lines[0].startswith("  RR 0.800 (95% CrI 0.500 to 0.909): favours intervention")
+    assert lines[1] == "  P(benefit) = P(RR < 1) = 0.990"
+    assert "RR < 1 favours intervention" in lines[2] and "the data state this" in lines[2]

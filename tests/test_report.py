@@ -96,7 +96,9 @@ def test_absolute_effect_uses_pooled_control_risk_from_the_counts(bcg_report):
     risk = float((raw["n_c"] - raw["events_c"]).sum() / raw["n_c"].sum())
     a = res.analyses[0].summary
     assert a.absolute and a.absolute[0].control_risk == pytest.approx(risk)
-    assert f"{risk * 1000:.0f}" in html
+    # the report shows the risks of the events as counted (TB cases per 1000), not of non-events
+    events = float(raw["events_c"].sum() / raw["n_c"].sum())
+    assert f"<td>{events * 1000:.0f}</td>" in html and "events as the source counts them" in html
     # intervention risk at the posterior median OR, by hand
     med_or = math.exp(a.effect.median)
     odds = risk / (1 - risk) * med_or

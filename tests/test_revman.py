@@ -230,6 +230,11 @@ def test_web_csv_loads_through_load_data():
     t = review.effects("a5-1-standardised-mean-global-symptom-severity", "post")
     assert t.measure == "SMD" and t.k == 2
     assert {"a9-3-s1-gt-85-mg-d", "a9-3-s2-lt-85-mg-d"} <= set(review.outcomes())
+    # a Web CSV has no forest-plot labels: which way the events count is not stated, so the rows
+    # are imported with higher_is_better blank and every output flags the default (issue 14)
+    colds = review.effects("a1-1-proportion-of-participants-developing-colds", "post")
+    assert colds.measure == "logRR" and colds.meta["direction"] == {"higher_is_better": True, "stated": False}
+    assert not review.meta["revman_mapping"]["direction_stated"].any()
 
 
 @needs_shared

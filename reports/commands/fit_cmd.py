@@ -228,16 +228,24 @@ def _text(s: dict) -> str:
         return f"{d['mean']:.3f} (95% CrI {d['q2.5']:.3f} to {d['q97.5']:.3f})"
 
     a = s["analysis"]
-    lines = [
-        f"{a['outcome']} / {a['timepoint']} ({a['measure']}), {s['model']} model, k = {s['data']['k']}",
-        f"  mu   {iv(s['mu'])}   P(benefit) = {s['p_benefit']:.3f}",
-    ]
-    lines += _measure_lines(s)
+    src = _source(s)
+    lines = [f"{a['outcome']} / {a['timepoint']} ({a['measure']}), {s['model']} model, k = {s['data']['k']}"]
+    if src is not None:
+        # event measures: the analysis's own measure and direction first (issue 14)
+        lines += _measure_lines(s)
+        lines.append(f"  benefit scale (model): mu {iv(s['mu'])}; positive favours the intervention")
+    else:
+        lines.append(f"  mu   {iv(s['mu'])}   P(benefit) = {s['p_benefit']:.3f}")
+        lines += _measure_lines(s)
     if s.get("tau"):
         lines.append(f"  tau  {iv(s['tau'])}")
     if s.get("prediction"):
         p = s["prediction"]
-        lines.append(f"  new study: 95% prediction interval {p['q2.5']:.3f} to {p['q97.5']:.3f}")
+        if src is not None and src.get("prediction"):
+            sp = src["prediction"]
+            lines.append(f"  new study: 95% prediction interval {src['measure']} {sp['q2.5']:.3f} to {sp['q97.5']:.3f}")
+        else:
+            lines.append(f"  new study: 95% prediction interval {p['q2.5']:.3f} to {p['q97.5']:.3f}")
     d = s["diagnostics"]
     if s.get("engine") == "exact":
         lines.append("  engine: exact numerical integration (no Monte-Carlo error; draws kept for plots and LOO)")
@@ -257,24 +265,42 @@ def _text(s: dict) -> str:
     return "\n".join(lines)
 
 
+def _source(s: dict) -> dict | None:
+    """The fit's ``source`` block (:func:`vfsynth.fits.summary.source_block`), rebuilt from mu and
+    the direction when the summary came without one."""
+    if "source" in s:
+        return s["source"]
+    from types import SimpleNamespace
+
+    from vfsynth.fits.summary import source_block
+
+    table = SimpleNamespace(measure=s["analysis"]["measure"], meta={"direction": s.get("direction")})
+    pb = {"p": s["p_benefit"]} if s.get("p_benefit") is not None else None
+    return source_block(table, s.get("mu"), s.get("prediction"), pb)
+
+
 def _measure_lines(s: dict) -> list[str]:
-    """mu on the measure's display scale (RR, IRR, r, proportion: quantiles transform exactly,
-    so the median and interval are shown, not a mean) and which way the effect points."""
+    """mu on the analysis's own measure and direction (event measures: RR, OR, RD, IRR; quantiles
+    transform exactly, so the median and interval are shown, not a mean), else on the measure's
+    display scale (ratio of means, r, proportion); and which way the effect points."""
     from vfsynth.data.measures import MEASURES, to_display
 
     m, out = s["analysis"]["measure"], []
     info = MEASURES.get(m)
+    src = _source(s)
+    if src is not None:
+        how = (f" (posterior median and quantiles of the {src['measure']}, not exp of a mean)"
+               if src["measure"] in ("RR", "OR", "IRR") else " (posterior median and quantiles)")
+        out.append(f"  {src['measure']} {src['median']:.3f} (95% CrI {src['q2.5']:.3f} to {src['q97.5']:.3f}): "
+                   f"{src['favours']}{how}")
+        if src.get("p_benefit") is not None:
+            out.append(f"  P(benefit) = {src['p_benefit_is']} = {src['p_benefit']:.3f}")
+        out.append(f"  direction: {src['note']}")
+        return out
     if info is not None and info.transform != "identity":
         q = [float(to_display(m, s["mu"][k])) for k in ("median", "q2.5", "q97.5")]
         out.append(f"  mu as {info.display}: median {q[0]:.3f} (95% CrI {q[1]:.3f} to {q[2]:.3f})")
     d = s.get("direction")
-    if d and d.get("higher_is_better") is False and info is not None and info.contrast and m != "SMD":
-        # the benefit scale turned the rows round; the source (e.g. RevMan's RR of a bad event) reads
-        # the other way: minus mu, whose quantiles are minus mu's, swapped
-        q = [float(to_display(m, -s["mu"][k])) for k in ("median", "q97.5", "q2.5")]
-        below = {"exp": "< 1", "identity": "< 0"}.get(info.transform, "lower")
-        out.append(f"  mu as {info.display} in the data's own direction (events counted as bad; {info.display} "
-                   f"{below} favours the intervention): median {q[0]:.3f} (95% CrI {q[1]:.3f} to {q[2]:.3f})")
     if d and info is not None and info.contrast:
         way = {True: "higher_is_better = true", False: "higher_is_better = false"}.get(d["higher_is_better"], "mixed higher_is_better")
         said = "stated in the data" if d["stated"] else "NOT STATED in the data (default): check it"

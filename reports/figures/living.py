@@ -10,7 +10,7 @@ import numpy as np
 from vfsynth.reports.figures._base import BENEFIT, OBS, SHRUNK, disp, new_figure, null, tex_safe
 
 
-def plot_living(df, ax=None, *, measure: str | None = None, title: str | None = None):
+def plot_living(df, ax=None, *, measure: str | None = None, title: str | None = None, source=None):
     """Cumulative meta-analysis figure.
 
     Parameters
@@ -22,6 +22,9 @@ def plot_living(df, ax=None, *, measure: str | None = None, title: str | None = 
         effect panel with P(benefit) on a twin right-hand axis. Two Axes: the two panels.
     measure : str, optional
         Overrides ``df.attrs["measure"]``.
+    source : SourceScale, optional
+        Event measures: plot on the source's own measure and direction
+        (:mod:`vfsynth.data.source_scale`; quantiles transform exactly, ends swap when turned round).
     title : str, optional
 
     Returns
@@ -40,17 +43,29 @@ def plot_living(df, ax=None, *, measure: str | None = None, title: str | None = 
     x = np.asarray(df["step"], dtype=float)
     labels = [tex_safe(f"{s} ({int(y)})" if np.isfinite(y) and str(int(y)) not in str(s) else s)
               for s, y in zip(df["study"], df["year"], strict=True)]
-    lo, mid, hi = (disp(measure, df[c]) for c in ("mu_low", "mu_median", "mu_high"))
+    events = source is not None and source.events
+
+    def show(v):
+        return np.asarray(source.shown(v), dtype=float) if events else disp(measure, v)
+
+    lo, mid, hi = (show(df[c]) for c in ("mu_low", "mu_median", "mu_high"))
+    if events:
+        lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
     ax_mu.fill_between(x, lo, hi, color=SHRUNK, alpha=0.2, lw=0, label="95% credible interval")
     ax_mu.plot(x, mid, color=SHRUNK, marker="o", ms=4, label="posterior median (exact NNHM)")
-    dl, dlo, dhi = (disp(measure, df[c]) for c in ("dl_estimate", "dl_low", "dl_high"))
+    dl, dlo, dhi = (show(df[c]) for c in ("dl_estimate", "dl_low", "dl_high"))
+    if events:
+        dlo, dhi = np.minimum(dlo, dhi), np.maximum(dlo, dhi)
     ax_mu.errorbar(x + 0.15, dl, yerr=[dl - dlo, dhi - dl], fmt="s", ms=3, color=OBS, lw=0.8, capsize=2,
                    label="DerSimonian–Laird 95% CI")
-    ax_mu.axhline(null(measure), color="black", lw=0.8, ls=":")
-    if measure == "logOR":
+    ax_mu.axhline(source.null if events else null(measure), color="black", lw=0.8, ls=":")
+    if (events and source.ratio) or (not events and measure == "logOR"):
         ax_mu.set_yscale("log")
-    ax_mu.set_ylabel({"SMD": "Pooled SMD", "logOR": "Pooled odds ratio", "MD": "Pooled mean difference"}
-                     .get(measure, "Pooled effect"))
+    if events:
+        ax_mu.set_ylabel(f"Pooled {source.display}\n({source.favours_side} favours intervention)")
+    else:
+        ax_mu.set_ylabel({"SMD": "Pooled SMD", "logOR": "Pooled odds ratio", "MD": "Pooled mean difference"}
+                         .get(measure, "Pooled effect"))
     ax_mu.legend(loc="best", fontsize=8, frameon=False)
     ax_p.plot(x, df["p_benefit"], color=BENEFIT, marker=".", label="P(benefit)")
     for t in (0.5, 0.95):

@@ -52,16 +52,23 @@ def key_findings(review, results: list[AnalysisResult], sof_rows: list[SOF.SofRo
             items=[f"{r.label}: {r.error or '; '.join(r.summary.diagnostics.problems)}" for r in failed],
         )
     rows, records = [], []
+    unstated: list[str] = []  # event analyses whose direction is the default, not the data's
     by = {(s.outcome, s.timepoint): s for s in sof_rows}
     for r in results:
         if r.summary is None:
             continue
         a, e = r.summary, r.summary.effect
         s = by[(r.outcome, r.timepoint)]
-        mcid = ", ".join(f"P(>{t:g}) {p:.2f}" for t, p in e.p_mcid.items())
+        mcid = ", ".join(f"P({SOF.threshold_text(a, t).replace(' ', '')}) {p:.2f}" for t, p in e.p_mcid.items())
         het = "—" if a.heterogeneity is None else f"tau {a.heterogeneity.tau_median:.2f}"
         pr = a.prediction
-        pi = SOF.fmt_effect(a.measure, pr.median, pr.ci_low, pr.ci_high, label=False).split(" (")[1].rstrip(")")
+        pi = SOF.interval_only(a, pr.ci_low, pr.ci_high)
+        effect = SOF.effect_text(a, e.median, e.ci_low, e.ci_high)
+        src = a.source if a.source is not None and a.source.events else None
+        if src is not None:
+            effect += f"; {src.favours(e.median)} ({src.favours_side} favours intervention)"
+            if src.stated is False or src.higher_is_better == "mixed":
+                unstated.append(f"{r.label}: {src.note}")
         certainty = []
         if s.concern_inconsistency:
             certainty.append("inconsistency")
@@ -71,7 +78,7 @@ def key_findings(review, results: list[AnalysisResult], sof_rows: list[SOF.SofRo
             [
                 r.label,
                 f"{a.k} ({'N ?' if not math.isfinite(a.n_total) else f'{a.n_total:.0f}'})",
-                SOF.fmt_effect(a.measure, e.median, e.ci_low, e.ci_high),
+                effect,
                 fmt_p(e.p_benefit),
                 mcid or "—",
                 f"{het}; PI {pi}",
@@ -87,8 +94,9 @@ def key_findings(review, results: list[AnalysisResult], sof_rows: list[SOF.SofRo
                 "timepoint": r.timepoint,
                 "model": a.model,
                 "k": a.k,
-                "effect": SOF.fmt_effect(a.measure, e.median, e.ci_low, e.ci_high),
+                "effect": effect,
                 "p_benefit": e.p_benefit,
+                **({"direction": src.note, "p_benefit_is": f"P({src.favours_side})"} if src is not None else {}),
                 "p_mcid": {str(k): v for k, v in e.p_mcid.items()},
                 "prediction": pi,
                 "diagnostics_ok": a.diagnostics.ok,
@@ -105,6 +113,9 @@ def key_findings(review, results: list[AnalysisResult], sof_rows: list[SOF.SofRo
         )
     else:
         d.callout("warn", "No outcome has enough studies to pool.")
+    if unstated:
+        d.callout("warn", "Which way the events count was NOT STATED in the data: P(benefit) and 'favours' assume "
+                          "the events are good", items=unstated)
     # published outcomes for which these data have nothing to pool
     pub = getattr(review, "published", None)
     if pub is not None and "outcome" in pub.columns:

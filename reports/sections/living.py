@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vfsynth.data.source_scale import source_scale
 from vfsynth.data.text_safety import csv_safe_frame
 from vfsynth.reports import figures as F
 from vfsynth.reports import sof as SOF
@@ -67,15 +68,22 @@ def _missing_year_note(df) -> str | None:
             "in alphabetical order of label; their position in the sequence is arbitrary.")
 
 
-def _living_table_rows(df, measure: str) -> list[list]:
-    """Display rows of the cumulative table (odds ratios for log-OR outcomes)."""
+def _living_table_rows(df, measure: str, source=None) -> list[list]:
+    """Display rows of the cumulative table (odds ratios for log-OR outcomes; event measures on the
+    source's own measure and direction, the posterior median rather than the mean)."""
+    events = source is not None and source.events
+
     def eff(m, lo, hi):
+        if events:
+            med, a, b = source.interval(m, lo, hi)
+            return f"{med:.2f} ({a:.2f} to {b:.2f})"
         return SOF.fmt_effect(measure, m, lo, hi, label=False)
 
     rows = []
     for row in df.itertuples(index=False):
         dl = eff(row.dl_estimate, row.dl_low, row.dl_high) + (" (FE)" if row.k == 1 else "")
-        rows.append([_year_text(row.year), row.study, row.k, eff(row.mu_mean, row.mu_low, row.mu_high),
+        centre = row.mu_median if events else row.mu_mean
+        rows.append([_year_text(row.year), row.study, row.k, eff(centre, row.mu_low, row.mu_high),
                      fmt_p(row.p_benefit), f"{row.tau_median:.2f}", dl, row.crossed or ""])
     return rows
 
@@ -122,12 +130,16 @@ def cumulative_block(d: Doc, r: AnalysisResult, say, out_dir: Path | None = None
     tau_text = "fixed at 0" if isinstance(tp, (int, float)) else df.attrs["tau_prior"]
     d.para(f"Priors: tau {tau_text}, mu {df.attrs['mu_prior']}" + (f" — {note}" if note else ".")
            + " " + _crossing_text(df))
+    src = source_scale(t.measure, t.meta.get("direction"))
     scale = "OR" if t.measure == "logOR" else S.display_scale(t.measure)
     pooled = ("Pooled OR at the posterior mean log OR (95% CrI)" if t.measure == "logOR"
               else f"Pooled mean {scale} (95% CrI)")
+    if src.events:
+        pooled = f"Pooled {src.display}: posterior median (95% CrI); {src.favours_side} favours intervention"
+        d.para(f"Scale: {src.display}, {src.note}.")
     d.table(["Year", "Study added", "k", pooled, "P(benefit)", "tau median", f"DerSimonian–Laird {scale} (95% CI)",
-             "P(benefit) crossed"], _living_table_rows(df, t.measure), numeric={2, 4, 5})
-    safe_fig(d, lambda: F.plot_living(df, title=f"Cumulative meta-analysis — {r.label}"), f"living_{r.slug}",
+             "P(benefit) crossed"], _living_table_rows(df, t.measure, src), numeric={2, 4, 5})
+    safe_fig(d, lambda: F.plot_living(df, title=f"Cumulative meta-analysis — {r.label}", source=src), f"living_{r.slug}",
               f"Cumulative pooled effect and P(benefit) as each study arrived — {r.label}")
     if out_dir is not None:
         try:

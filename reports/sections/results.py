@@ -21,15 +21,27 @@ def results_section(results, mediation: dict | None) -> Doc:
         if not a.diagnostics.ok:
             d.callout("fail", "This fit failed its convergence checks; numbers below are unreliable.", items=a.diagnostics.problems)
         pr = a.prediction
-        rows = [
-            ["Pooled effect (median)", SOF.fmt_effect(a.measure, e.median, e.ci_low, e.ci_high)],
-            ["Posterior mean (SD), model scale", f"{e.mean:.3f} ({e.sd:.3f})"],
-            ["P(benefit) = P(effect > 0)", f"{e.p_benefit:.4f} (MCSE {e.p_benefit_mcse:.4f})"],
-        ]
-        rows += [[f"P(effect > {t:g})", f"{p:.3f}"] for t, p in e.p_mcid.items()]
+        src = a.source if a.source is not None and a.source.events else None
+        if src is None:
+            rows = [
+                ["Pooled effect (median)", SOF.fmt_effect(a.measure, e.median, e.ci_low, e.ci_high)],
+                ["Posterior mean (SD), model scale", f"{e.mean:.3f} ({e.sd:.3f})"],
+                ["P(benefit) = P(effect > 0)", f"{e.p_benefit:.4f} (MCSE {e.p_benefit_mcse:.4f})"],
+            ]
+        else:
+            # event measures read as the source reads them (issue 14): RR stays RR, same direction
+            d.para(f"Scale: {src.display}, {src.note}. Medians and intervals are posterior quantiles of the "
+                   f"{src.display} (not transformed means).")
+            rows = [
+                ["Pooled effect (median)", f"{SOF.effect_text(a, e.median, e.ci_low, e.ci_high)}; {src.favours(e.median)}"],
+                ["Posterior mean (SD), benefit scale (model)", f"{e.mean:.3f} ({e.sd:.3f}); positive favours the intervention"],
+                [f"P(benefit) = P({src.favours_side})", f"{e.p_benefit:.4f} (MCSE {e.p_benefit_mcse:.4f})"],
+            ]
+        rows += [[f"P({'effect' if src is None else src.display} {SOF.threshold_text(a, t)})", f"{p:.3f}"]
+                 for t, p in e.p_mcid.items()]
         if e.rope is not None:
             rows.append([f"P(inside ROPE {e.rope[0]:g} to {e.rope[1]:g})", f"{e.p_rope:.3f}"])
-        rows.append(["Prediction for a new study (95%)", SOF.fmt_effect(a.measure, pr.median, pr.ci_low, pr.ci_high)])
+        rows.append(["Prediction for a new study (95%)", SOF.effect_text(a, pr.median, pr.ci_low, pr.ci_high)])
         rows.append(["P(new study shows benefit)", f"{pr.p_benefit:.3f}"])
         if a.heterogeneity is not None:
             h = a.heterogeneity
@@ -39,18 +51,21 @@ def results_section(results, mediation: dict | None) -> Doc:
         if a.absolute:
             d.table(
                 ["Control-arm risk", "Control per 1000", "Intervention per 1000 (95% CrI)", "Difference per 1000 (95% CrI)", "NNT"],
-                [[ab.label, f"{ab.control_risk * 1000:.0f}",
-                  f"{ab.intervention_median:.0f} ({ab.intervention_low:.0f} to {ab.intervention_high:.0f})",
-                  f"{ab.difference_median:+.0f} ({ab.difference_low:+.0f} to {ab.difference_high:+.0f})", ab.nnt]
-                 for ab in a.absolute],
+                [[ab.label, *SOF.absolute_cells(a, ab), ab.nnt] for ab in a.absolute],
             )
+            if src is not None and src.flip:
+                d.para("Risks are of the events as the source counts them (harmful: fewer favour the intervention).")
         mu = S.posterior_var(r.dt, "mu")
         safe_fig(d, lambda a=a, r=r: F.forest_plot(a, title=f"{r.label}"), f"forest_{r.slug}",
                   f"Forest plot — {r.label}: observed (grey squares) and shrunken (blue) study estimates, pooled diamond, prediction bar")
-        safe_fig(d, lambda mu=mu, a=a, r=r: F.density_plot(mu, a.measure, title=f"Posterior of the pooled effect — {r.label}"),
+        safe_fig(d, lambda mu=mu, a=a, r=r: F.density_plot(mu, a.measure, title=f"Posterior of the pooled effect — {r.label}",
+                                                                  source=a.source),
                   f"density_{r.slug}", f"Posterior of the pooled effect with P(benefit) shaded — {r.label}")
-        safe_fig(d, lambda mu=mu, a=a, r=r: F.benefit_curve(mu, a.measure, tuple(a.effect.p_mcid), prediction=S.prediction_draws(r.dt)),
-                  f"benefit_{r.slug}", f"P(effect > threshold) — {r.label}")
+        safe_fig(d, lambda mu=mu, a=a, r=r: F.benefit_curve(mu, a.measure, tuple(a.effect.p_mcid), prediction=S.prediction_draws(r.dt),
+                                                                   source=a.source),
+                  f"benefit_{r.slug}", (f"P(effect > threshold) — {r.label}" if src is None else
+                                        f"P({src.display} {'<' if src.flip else '>'} threshold): the intervention "
+                                        f"better than the threshold — {r.label}"))
     # CD012348's own path names; a review whose joint model links other outcomes names those
     names = {"x": "Video feedback", "m": "Parental\nsensitivity", "y": "Attachment\nsecurity"}
     if mediation is not None and mediation.get("final") and mediation.get("final") != "attachment":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vfsynth.data.source_scale import source_scale
 from vfsynth.reports import figures as F
 from vfsynth.reports.html_report import Doc
 from vfsynth.reports.sections._common import num, safe_fig
@@ -22,6 +23,13 @@ def sensitivity_block(d: Doc, sens_mod, r: AnalysisResult, seed: int, say) -> di
     """
     rob: dict = {}
     say(f"sensitivity analyses: {r.label}")
+    src = source_scale(r.table.measure, r.table.meta.get("direction"))
+    if src.events:
+        # these tables stay on the model's benefit scale; say so beside the source's reading
+        flip = "minus the log " if src.flip and src.ratio else ("minus the " if src.flip else "the log " if src.ratio else "the ")
+        d.para(f"Scale of this section: mu is {flip}{src.display} on the benefit scale (positive favours the "
+               f"intervention); on the source's scale {src.favours_side} favours intervention. P(benefit) = "
+               f"P({src.favours_side}).")
     run_part(d, "Prior sensitivity failed", lambda fn=_prior_grid_part: fn(d, sens_mod, r, seed, rob))
     run_part(d, "Influence analysis failed", lambda fn=_influence_part: fn(d, sens_mod, r, seed, rob))
     run_part(d, "Power-scaling check failed", lambda fn=_power_scaling_part: fn(d, sens_mod, r, seed, rob))
