@@ -14,6 +14,11 @@ probabilities, every marginal likelihood exact (mu analytically, tau by quadratu
 Reported: prior and posterior model probabilities, inclusion Bayes factors (effect,
 heterogeneity), the averaged posterior of mu and tau -- marginal (mu = 0 / tau = 0 models
 as point masses at 0) and conditional on the feature -- and P(benefit) = P(mu > 0) averaged.
+psma (RoBMA-PSMA, Bartos et al. 2023): effect x heterogeneity x {no bias, six step-function
+weight functions, PET, PEESE}, 36 models with RoBMA's prior probabilities; bias-free models
+exact, the others by adaptive Gauss-Hermite quadrature (error estimate per model). SMD
+defaults: RoBMA's priors (mu ~ N(0,1), tau ~ InvGamma(1,0.15)); adds the inclusion Bayes
+factors of publication bias, selection and PET-PEESE and the averaged PET / PEESE slopes.
 """
 
 
@@ -28,7 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--data", metavar="CSV", default=None, help="review CSV (default: the bundled CD012348 data)")
     p.add_argument("--outcome", metavar="NAME", required=True, help="outcome to analyse")
     p.add_argument("--timepoint", default="post", help="time point (default post)")
-    p.add_argument("--ensemble", default="nnhm4", choices=("nnhm4",), help="model ensemble (default nnhm4)")
+    p.add_argument("--ensemble", default="nnhm4", choices=("nnhm4", "psma"),
+                   help="model ensemble (default nnhm4)")
     p.add_argument("--tau-prior", metavar="SPEC", default=None, help="heterogeneity prior (default: registry default)")
     p.add_argument("--mu-prior", metavar="SPEC", default=None,
                    help="effect prior of the mu != 0 models; must be proper (default: registry default)")
@@ -65,5 +71,8 @@ def run(args) -> int:
     print(format_table(res.inclusion_frame().reset_index(), "{:.4g}"))
     print("\nmodel-averaged posterior (marginal: point masses at 0 included; '| feature': conditional):")
     print(format_table(res.summary_frame().reset_index(), "{:.3f}"))
+    for name, b in res.bias_parameters().items():
+        print(f"{name} slope | {name} models (posterior weight {b['weight']:.3f}): mean {b['mean']:.3f}, "
+              f"sd {b['sd']:.3f}")
     print(f"\nP(benefit) = P(mu > 0 | y), averaged over models: {res.p_benefit:.3f}")
     return 0
