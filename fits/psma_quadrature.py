@@ -47,7 +47,7 @@ from vfsynth.models.spec import array_ops
 __all__ = ["GridPosterior", "QuadratureResult", "log_posterior_fn", "psma_quadrature"]
 
 #: Gauss–Hermite orders (n_lo, n_hi) per number of parameters: n_hi^d <= ~2e5 nodes.
-ORDERS = {1: (40, 60), 2: (28, 40), 3: (16, 24), 4: (10, 15), 5: (8, 11)}
+ORDERS = {1: (60, 90), 2: (40, 60), 3: (20, 30), 4: (12, 18), 5: (8, 11)}
 _NP = array_ops("numpy")
 
 

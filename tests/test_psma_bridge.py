@@ -63,7 +63,7 @@ def test_product_space_model_probability_agrees_with_quadrature():
                          ids=lambda m: m.name)
 def test_quadrature_equals_gauss_legendre_in_three_dimensions(model):
     q = psma_quadrature(model, Y3, SE3, TAU, MU)
-    ref, ref2 = reference_log_ml(model, 60), reference_log_ml(model, 120)
+    ref, ref2 = reference_log_ml(model, 100), reference_log_ml(model, 160)
     ref_err = abs(ref2 - ref)
     assert q.log_ml_error < 1e-2 and ref_err < 1e-4
     assert abs(q.log_ml - ref2) <= 3 * (q.log_ml_error + ref_err) + 1e-6
