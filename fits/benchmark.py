@@ -21,7 +21,7 @@ quiet machine stay comparable:
   one by one by their own calls (exact NNHM or quadrature) and against NUTS: one NUTS fit of
   the single-model selection path (``fit_univariate(model="selection")``, 4 x 1,000 draws)
   measured, times 32 bias-adjusted members *extrapolated* (labelled so; NUTS alone gives no
-  marginal likelihood -- bridge sampling would come on top).
+  marginal likelihood -- bridge sampling would come on top; skipped with ``quick``).
 * ``import_cli``: which heavy modules (pymc, jax, arviz, matplotlib) a ``vfsynth fit`` process
   for the exact engine imports (``sys.modules`` at exit).
 """
@@ -183,7 +183,7 @@ def run_benchmark(quick: bool = False, say=lambda msg: None) -> dict:
         wall, stdout = _child([sys.executable, "-c", probe], env)
         bare, _ = _child([sys.executable, "-c", "pass"])
         say("psma ensemble, k = 20")
-        res["psma_k20"] = _psma_timing(write_simulated(tmpd / "sim_20.csv", 20))
+        res["psma_k20"] = _psma_timing(write_simulated(tmpd / "sim_20.csv", 20), nuts=not quick)
         say(f"psma_k20: {json.dumps(res['psma_k20'])}")
         res["fit_cli_warm"] = {"seconds": wall, "floor_bare_python_seconds": bare, "ratio_to_floor": wall / bare,
                                "heavy_modules_imported": json.loads(stdout.strip().splitlines()[-1])}
