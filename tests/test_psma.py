@@ -155,7 +155,7 @@ def reference_log_ml(model: PsmaModel, n: int, y=Y3, se=SE3) -> float:
                                    PsmaModel(True, False, "PEESE")], ids=lambda m: m.name)
 def test_quadrature_equals_gauss_legendre_on_three_studies(model):
     q = psma_quadrature(model, Y3, SE3, TAU, MU)
-    ref, ref2 = reference_log_ml(model, 150), reference_log_ml(model, 300)
+    ref, ref2 = reference_log_ml(model, 120), reference_log_ml(model, 240)
     ref_err = abs(ref2 - ref)
     # both numerical errors are estimated (two orders each); agreement must be within them
     assert q.log_ml_error < 1e-3 and ref_err < 1e-6
