@@ -48,11 +48,12 @@ from scipy import special
 
 from vfsynth.data.errors import VfsynthError
 from vfsynth.fits.exact import ExactPosterior, nnhm_exact
+from vfsynth.fits.psma_quadrature import GridPosterior, psma_quadrature
 from vfsynth.models.priors import Prior
 from vfsynth.models.priors.factories import normal_mu
 
-__all__ = ["ENSEMBLES", "AveragedPosterior", "AveragingError", "EnsembleMember", "average_models", "average_table",
-           "inclusion_bayes_factor", "nnhm4_members", "posterior_model_probabilities"]
+__all__ = ["ENSEMBLES", "ROBMA_PRIORS", "AveragedPosterior", "AveragingError", "EnsembleMember", "average_models", "average_table",
+           "inclusion_bayes_factor", "nnhm4_members", "posterior_model_probabilities", "psma_members"]
 
 #: Prior variance standing for mu = 0 (see the module docstring): 1/v0 = 1e300 dwarfs any precision.
 _NULL_SD = 1e-150
@@ -79,9 +80,15 @@ class EnsembleMember:
     log_ml_mcse : float
         Monte-Carlo standard error of ``log_ml`` (0 for exact integration).
     method : str
-        How ``log_ml`` was found (``"exact"``: quadrature).
-    posterior : ExactPosterior or None
-        The member's posterior (exact members).
+        How ``log_ml`` was found (``"exact"``: the NNHM's exact integration; ``"AGHQ"``: adaptive
+        Gauss–Hermite quadrature, :mod:`vfsynth.fits.psma_quadrature`).
+    posterior : ExactPosterior, GridPosterior or None
+        The member's posterior: anything with ``mu_mean``, ``mu_sd``, ``mu_cdf``,
+        ``prob_mu_greater``, ``tau_mean``, ``tau_sd``, ``tau_cdf``.
+    log_ml_error : float
+        Numerical error estimate of ``log_ml`` (quadrature: the difference between two orders).
+    bias_kind : str
+        ``""`` (no adjustment), ``"weightfunction"``, ``"pet"`` or ``"peese"``.
     """
 
     name: str
@@ -92,7 +99,19 @@ class EnsembleMember:
     log_ml: float
     log_ml_mcse: float = 0.0
     method: str = "exact"
-    posterior: ExactPosterior | None = field(default=None, repr=False, compare=False)
+    posterior: ExactPosterior | GridPosterior | None = field(default=None, repr=False, compare=False)
+    log_ml_error: float = 0.0
+    bias_kind: str = ""
+
+    @property
+    def selection(self) -> bool:
+        """A step-function weight function (the ``selection`` inclusion Bayes factor)."""
+        return self.bias_kind == "weightfunction"
+
+    @property
+    def pet_peese(self) -> bool:
+        """A PET or PEESE adjustment (the ``pet_peese`` inclusion Bayes factor)."""
+        return self.bias_kind in ("pet", "peese")
 
 
 def posterior_model_probabilities(log_ml: Sequence[float], prior_prob: Sequence[float]) -> np.ndarray:
@@ -182,7 +201,7 @@ class AveragedPosterior:
     post_prob: np.ndarray
     analysis: dict = field(default_factory=dict)
     level: float = 0.95
-    features: tuple[str, ...] = ("effect", "heterogeneity", "bias")
+    features: tuple[str, ...] = ("effect", "heterogeneity", "bias", "selection", "pet_peese")
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -269,6 +288,22 @@ class AveragedPosterior:
                 out += w * np.asarray(ep.mu_cdf(x) if which == "mu" else ep.tau_cdf(x), float)
         return out / wsum
 
+    def bias_parameters(self) -> dict[str, dict[str, float]]:
+        """Averaged posterior mean / SD of the PET and PEESE slopes, each conditional on its models.
+
+        Mixture moments over the members of the kind, weighted by posterior model probability
+        (``weight`` = their total probability); empty for ensembles without them.
+        """
+        out = {}
+        for kind, label in (("pet", "PET"), ("peese", "PEESE")):
+            parts = [(float(p), m.posterior.mean("b"), m.posterior.sd("b"))
+                     for m, p in zip(self.members, self.post_prob, strict=True)
+                     if m.bias_kind == kind and isinstance(m.posterior, GridPosterior)]
+            if parts and sum(w for w, _, _ in parts) > 0:
+                mean, sd = _mixture_stats(parts)
+                out[label] = {"weight": sum(w for w, _, _ in parts), "mean": mean, "sd": sd}
+        return out
+
     @property
     def p_benefit(self) -> float:
         """:math:`P(\\mu > 0 \\mid y)` averaged over all models (mu = 0 models contribute 0)."""
@@ -281,7 +316,7 @@ class AveragedPosterior:
 
         return pd.DataFrame([{"model": m.name, "effect": m.effect, "heterogeneity": m.heterogeneity, "bias": m.bias,
                               "prior_prob": m.prior_prob, "post_prob": float(p), "log_ml": m.log_ml,
-                              "log_ml_mcse": m.log_ml_mcse, "method": m.method}
+                              "log_ml_mcse": m.log_ml_mcse, "log_ml_error": m.log_ml_error, "method": m.method}
                              for m, p in zip(self.members, self.post_prob, strict=True)]).set_index("model")
 
     def inclusion_frame(self):
@@ -307,9 +342,9 @@ class AveragedPosterior:
         return {"ensemble": self.ensemble, "analysis": self.analysis, "level": self.level,
                 "models": [{"model": m.name, "effect": m.effect, "heterogeneity": m.heterogeneity, "bias": m.bias,
                             "prior_prob": m.prior_prob, "post_prob": float(p), "log_ml": m.log_ml,
-                            "log_ml_mcse": m.log_ml_mcse, "method": m.method}
+                            "log_ml_mcse": m.log_ml_mcse, "log_ml_error": m.log_ml_error, "method": m.method}
                            for m, p in zip(self.members, self.post_prob, strict=True)],
-                "inclusion": self.inclusion(),
+                "inclusion": self.inclusion(), "bias_parameters": self.bias_parameters(),
                 "mu": self.quantity("mu"), "mu_conditional": self.quantity("mu", True),
                 "tau": self.quantity("tau"), "tau_conditional": self.quantity("tau", True),
                 "p_benefit": self.p_benefit}
@@ -355,10 +390,49 @@ def nnhm4_members(y, se, tau_prior: Prior, mu_prior: Prior,
     return out
 
 
+def psma_members(y, se, tau_prior: Prior, mu_prior: Prior, prior_prob: Sequence[float] | None = None
+                 ) -> list[EnsembleMember]:
+    """The 36 members of ``psma`` (RoBMA-PSMA; :mod:`vfsynth.models.psma`), in
+    :func:`~vfsynth.models.psma.psma_models` order.
+
+    Bias-free members are exact (:func:`~vfsynth.fits.exact.nnhm_exact`, as in ``nnhm4``); the
+    others are integrated by adaptive Gauss–Hermite quadrature
+    (:func:`~vfsynth.fits.psma_quadrature.psma_quadrature`) with an error estimate per model.
+    ``prior_prob`` (36 floats summing to 1) replaces RoBMA's prior model probabilities.
+    """
+    from vfsynth.models.psma import PSMA_BIAS, psma_models
+
+    mu_prior = _require_proper_mu(mu_prior)
+    models = psma_models()
+    pp = np.array([m.prior_prob for m in models]) if prior_prob is None else np.asarray(prior_prob, float)
+    if pp.shape != (len(models),) or np.any(pp < 0) or not math.isclose(pp.sum(), 1.0, rel_tol=1e-9):
+        raise AveragingError(f"psma needs {len(models)} prior model probabilities summing to 1")
+    null = normal_mu(0.0, _NULL_SD, description="mu = 0")
+    out = []
+    for m, p in zip(models, pp, strict=True):
+        kind = PSMA_BIAS[m.bias][0]
+        if kind == "none":
+            ep = nnhm_exact(y, se, tau_prior=tau_prior if m.heterogeneity else 0.0,
+                            mu_prior=mu_prior if m.effect else null)
+            out.append(EnsembleMember(m.name, m.effect, m.heterogeneity, False, float(p), ep.log_marginal_likelihood,
+                                      0.0, "exact", ep))
+            continue
+        q = psma_quadrature(m, y, se, tau_prior, mu_prior)
+        out.append(EnsembleMember(m.name, m.effect, m.heterogeneity, True, float(p), q.log_ml, 0.0,
+                                  f"AGHQ {q.orders[0]}/{q.orders[1]}", q.posterior, q.log_ml_error, kind))
+    return out
+
+
 #: Ensemble name -> (description, member builder).
 ENSEMBLES: dict[str, tuple[str, Callable[..., list[EnsembleMember]]]] = {
     "nnhm4": ("common / random effects x mu = 0 / mu != 0 (metaBMA's four models), exact", nnhm4_members),
+    "psma": ("RoBMA-PSMA: effect x heterogeneity x {none, 6 weight functions, PET, PEESE} (36 models), "
+             "exact / adaptive Gauss-Hermite quadrature", psma_members),
 }
+
+#: RoBMA's default priors (Cohen's d scale; rdrr.io/cran/RoBMA/man/set_default_priors.html), the
+#: ``psma`` defaults for SMD tables.
+ROBMA_PRIORS = {"tau": "inverse-gamma:1,0.15", "mu": "normal:0,1"}
 
 
 def average_models(y, se, tau_prior: Prior, mu_prior: Prior, ensemble: str = "nnhm4", *,
@@ -408,8 +482,12 @@ def average_table(table, tau_prior=None, mu_prior=None, ensemble: str = "nnhm4",
     if getattr(table, "multilevel", False):  # the members would take one study's estimates as independent
         raise AveragingError(f"{table.outcome}/{table.timepoint}: several estimates per study (es_id); ensemble "
                              f"{ensemble!r} needs one per study: use the three-level ensemble")
-    tau_p, mu_p = resolve_priors(table, "random-effects", tau_prior, mu_prior)
     info = {"outcome": table.outcome, "timepoint": table.timepoint, "measure": table.measure,
             "studies": list(table.study)}
+    if ensemble == "psma" and str(table.measure).upper() == "SMD":
+        # RoBMA's priors are on Cohen's d: the psma defaults for SMD; other measures keep the registry's
+        tau_prior = ROBMA_PRIORS["tau"] if tau_prior is None else tau_prior
+        mu_prior = ROBMA_PRIORS["mu"] if mu_prior is None else mu_prior
+    tau_p, mu_p = resolve_priors(table, "random-effects", tau_prior, mu_prior)
     return average_models(np.asarray(table.estimate, float), np.asarray(table.se, float), tau_p, mu_p, ensemble,
                           prior_prob=prior_prob, analysis=info, level=level)

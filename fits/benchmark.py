@@ -16,6 +16,12 @@ quiet machine stay comparable:
   Floor: ``pandas.read_csv`` of the same file.
 * ``fit_cli_warm``: a whole ``vfsynth fit --outcome sensitivity --json --refit`` process on the
   bundled review (exact engine). Floor: a bare ``python -c pass`` process.
+* ``psma_k20``: the 36-model ``psma`` ensemble (:func:`vfsynth.fits.averaging.average_models`)
+  on 20 simulated studies, wall and process CPU time, against the sum of the 36 members fitted
+  one by one by their own calls (exact NNHM or quadrature) and against NUTS: one NUTS fit of
+  the single-model selection path (``fit_univariate(model="selection")``, 4 x 1,000 draws)
+  measured, times 32 bias-adjusted members *extrapolated* (labelled so; NUTS alone gives no
+  marginal likelihood -- bridge sampling would come on top; skipped with ``quick``).
 * ``import_cli``: which heavy modules (pymc, jax, arviz, matplotlib) a ``vfsynth fit`` process
   for the exact engine imports (``sys.modules`` at exit).
 """
@@ -31,7 +37,7 @@ import time
 from pathlib import Path
 
 TARGETS = {"fit_k200000_s": 30.0, "fit_k200000_rss_mb": 2048.0, "data_rows1000000_s": 30.0,
-           "fit_cli_warm_s": 1.5}
+           "fit_cli_warm_s": 1.5, "psma_k20_s": 60.0}
 HEAVY = ("pymc", "jax", "arviz", "arviz_base", "matplotlib", "numpyro", "pytensor")
 
 _PIPELINE = r"""
@@ -91,6 +97,53 @@ def _floor_exact(csv: Path) -> float:
     return time.perf_counter() - t0
 
 
+def _psma_timing(csv: Path, nuts: bool = True) -> dict:
+    """``psma_k20`` (module docstring): ensemble, members one by one, one NUTS member extrapolated."""
+    import numpy as np
+    import pandas as pd
+
+    from vfsynth.fits.averaging import ROBMA_PRIORS, average_models
+    from vfsynth.fits.exact import nnhm_exact
+    from vfsynth.fits.psma_quadrature import psma_quadrature
+    from vfsynth.models.priors.factories import normal_mu
+    from vfsynth.models.priors.grammar import parse_prior
+    from vfsynth.models.psma import psma_models
+
+    frame = pd.read_csv(csv)
+    y, se = frame["estimate"].to_numpy(float), frame["se"].to_numpy(float)
+    tau, mu = parse_prior(ROBMA_PRIORS["tau"], "tau"), parse_prior(ROBMA_PRIORS["mu"], "mu")
+    null = normal_mu(0.0, 1e-150)  # mu = 0, as the ensemble's bias-free members
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = average_models(y, se, tau, mu, "psma")
+    out = {"k": len(y), "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+           "max_log_ml_error": max(m.log_ml_error for m in res.members),
+           "inclusion_bf": {k: v["bf"] for k, v in res.inclusion().items()}}
+    one = []
+    for m in psma_models():  # each member by its own call: exact NNHM (bias-free) or quadrature
+        t1 = time.perf_counter()
+        if m.bias == "none":
+            nnhm_exact(y, se, tau_prior=tau if m.heterogeneity else 0.0, mu_prior=mu if m.effect else null)
+        else:
+            psma_quadrature(m, y, se, tau, mu)
+        one.append(time.perf_counter() - t1)
+    out["one_by_one_seconds"] = float(np.sum(one))
+    if nuts:
+        from vfsynth.data import load_data
+        from vfsynth.fits.runner import fit_univariate
+
+        table = load_data(str(csv)).effects("sim")
+        t1 = time.perf_counter()
+        fit_univariate(table, model="selection", tau_prior=ROBMA_PRIORS["tau"], mu_prior=ROBMA_PRIORS["mu"],
+                       save=False, refit=True, engine="nuts")
+        t_nuts = time.perf_counter() - t1
+        out["nuts_one_selection_member_seconds"] = t_nuts
+        out["nuts_36_members_extrapolated_seconds"] = 32 * t_nuts + float(np.sum(one[:4]))
+        out["note"] = ("nuts_36_members_extrapolated_seconds = 32 x one measured NUTS selection fit + the 4 exact "
+                       "bias-free members: an extrapolation, and without the bridge sampling NUTS would need "
+                       "for marginal likelihoods")
+    return out
+
+
 def run_benchmark(quick: bool = False, say=lambda msg: None) -> dict:
     """Measure every target (see module docstring); ``quick`` uses k = 2,000 / 20,000 and 100,000 rows."""
     import pandas as pd
@@ -129,6 +182,9 @@ def run_benchmark(quick: bool = False, say=lambda msg: None) -> dict:
         _child([sys.executable, "-c", probe], env)  # warm: bytecode compiled, files cached
         wall, stdout = _child([sys.executable, "-c", probe], env)
         bare, _ = _child([sys.executable, "-c", "pass"])
+        say("psma ensemble, k = 20")
+        res["psma_k20"] = _psma_timing(write_simulated(tmpd / "sim_20.csv", 20), nuts=not quick)
+        say(f"psma_k20: {json.dumps(res['psma_k20'])}")
         res["fit_cli_warm"] = {"seconds": wall, "floor_bare_python_seconds": bare, "ratio_to_floor": wall / bare,
                                "heavy_modules_imported": json.loads(stdout.strip().splitlines()[-1])}
     big = [res[f"fit_k{k}"] for k in ks]

@@ -21,6 +21,12 @@ three-level (several estimates per study, the CSV's es_id column): effect x stud
 estimate-level SD present / absent, eight models, exact (coefficients analytically, both SDs by
 2-D quadrature); inclusion Bayes factors for the effect and for each heterogeneity level;
 --moderator NAME adds a study-level moderator's slope to every model.
+
+psma (RoBMA-PSMA, Bartos et al. 2023): effect x heterogeneity x {no bias, six step-function
+weight functions, PET, PEESE}, 36 models with RoBMA's prior probabilities; bias-free models
+exact, the others by adaptive Gauss-Hermite quadrature (error estimate per model). SMD
+defaults: RoBMA's priors (mu ~ N(0,1), tau ~ InvGamma(1,0.15)); adds the inclusion Bayes
+factors of publication bias, selection and PET-PEESE and the averaged PET / PEESE slopes.
 """
 
 
@@ -36,8 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--outcome", metavar="NAME", required=True, help="outcome to analyse")
     p.add_argument("--timepoint", default="post", help="time point (default post)")
     p.add_argument("--moderators", metavar="CSV", default=None, help="study-level moderators CSV")
-    p.add_argument("--ensemble", default="nnhm4", choices=("nnhm4", "three-level"),
-                   help="model ensemble (default nnhm4; three-level for several estimates per study)")
+    p.add_argument("--ensemble", default="nnhm4", choices=("nnhm4", "psma", "three-level"),
+                   help="model ensemble (default nnhm4; psma: RoBMA-PSMA-like; three-level for several estimates per study)")
     p.add_argument("--tau-prior", metavar="SPEC", default=None, help="heterogeneity prior (default: registry default)")
     p.add_argument("--mu-prior", metavar="SPEC", default=None,
                    help="effect prior of the mu != 0 models; must be proper (default: registry default)")
@@ -79,5 +85,8 @@ def run(args) -> int:
     print(format_table(res.inclusion_frame().reset_index(), "{:.4g}"))
     print("\nmodel-averaged posterior (marginal: point masses at 0 included; '| feature': conditional):")
     print(format_table(res.summary_frame().reset_index(), "{:.3f}"))
+    for name, b in res.bias_parameters().items():
+        print(f"{name} slope | {name} models (posterior weight {b['weight']:.3f}): mean {b['mean']:.3f}, "
+              f"sd {b['sd']:.3f}")
     print(f"\nP(benefit) = P(mu > 0 | y), averaged over models: {res.p_benefit:.3f}")
     return 0
