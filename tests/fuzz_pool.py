@@ -181,8 +181,12 @@ def run_subprocess(argv: list[str], timeout: float, work: Path) -> tuple[str, st
     return classify(argv[0], p.returncode, err)
 
 
-def _worker_main(conn, seed: int, timeout: float, subprocess_every: int, base: str) -> None:
-    """A worker: warm up, then for each file index received run its commands and report."""
+def _worker_main(conn, seed: int, timeout: float, subprocess_every: int, base: str, warm_up: bool) -> None:
+    """A worker: warm up, then for each file index received run its commands and report.
+
+    ``$VFSYNTH_FUZZ_HANG_AT`` / ``$VFSYNTH_FUZZ_CRASH_AT`` (a file index) make the worker hang
+    with ``SIGALRM`` blocked, or die, at that file: the self-test of the parent's detection.
+    """
     import fuzz_inputs  # noqa: PLC0415 - imported here so the spawned child finds it on sys.path
 
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -193,7 +197,7 @@ def _worker_main(conn, seed: int, timeout: float, subprocess_every: int, base: s
     seeds = fuzz_inputs.seeds(folder)
     baseline = _state()
     n_cmd = 0
-    for _name, argv in fuzz_inputs.warm_up_commands(folder):  # first imports/compilations: not counted
+    for _name, argv in fuzz_inputs.warm_up_commands(folder) if warm_up else []:  # first imports/compilations: not counted
         with isolated(home / f"c{n_cmd}", baseline, []):
             run_in_process(argv, READY_TIMEOUT_S)
         n_cmd += 1
@@ -204,19 +208,26 @@ def _worker_main(conn, seed: int, timeout: float, subprocess_every: int, base: s
         if i is None:
             break
         path, kind = fuzz_inputs.make_file(i, seed, folder, seeds)
+        if os.environ.get("VFSYNTH_FUZZ_HANG_AT") == str(i):
+            conn.send(("start", i, "self-test hang", kind))
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            time.sleep(10 * READY_TIMEOUT_S)
+        if os.environ.get("VFSYNTH_FUZZ_CRASH_AT") == str(i):
+            conn.send(("start", i, "self-test crash", kind))
+            os._exit(9)
         via_subprocess = subprocess_every > 0 and i % subprocess_every == 0
 
         def run(name: str, argv: list[str], i=i, kind=kind, via_subprocess=via_subprocess) -> str:
             nonlocal n_cmd
             n_cmd += 1
-            conn.send(("start", i, name))
+            conn.send(("start", i, name, kind))
             t0 = time.monotonic()
             changed: list[str] = []
             with isolated(home / f"c{n_cmd}", baseline, changed):
                 cls, detail = run_in_process(argv, timeout)
             conn.send(("result", i, kind, name, cls, detail, time.monotonic() - t0, changed))
             if via_subprocess:
-                conn.send(("start", i, "subprocess " + name))
+                conn.send(("start", i, "subprocess " + name, kind))
                 scls, sdetail = run_subprocess(argv, timeout, home / f"s{n_cmd}")
                 if scls == cls or scls not in ("ok", "clean", "gate"):
                     conn.send(("result", i, kind, "subprocess " + name, scls, sdetail, 0.0, []))
@@ -255,7 +266,8 @@ class _Worker:
 
 
 def run_pool(indices: list[int], seed: int, workers: int, timeout: float, subprocess_every: int,
-             record, progress=None, progress_every: int = 50) -> None:
+             record, progress=None, progress_every: int = 50, warm_up: bool = True,
+             hard_grace: float = HARD_GRACE_S) -> None:
     """Run the files ``indices`` on ``workers`` worker processes.
 
     ``record(index, kind, command, class, detail, seconds, changed)`` is called for every
@@ -268,7 +280,7 @@ def run_pool(indices: list[int], seed: int, workers: int, timeout: float, subpro
         sys.path.insert(0, here)
     os.environ["PYTHONPATH"] = here + os.pathsep + os.environ.get("PYTHONPATH", "")
     base = tempfile.mkdtemp(prefix="vfsynth-fuzz-")
-    args = (seed, timeout, subprocess_every, base)
+    args = (seed, timeout, subprocess_every, base, warm_up)
     todo = list(reversed(indices))
     pool = [_Worker(ctx, args) for _ in range(min(workers, len(indices)) or 1)]
     done = 0
@@ -279,7 +291,7 @@ def run_pool(indices: list[int], seed: int, workers: int, timeout: float, subpro
             w.file = todo.pop()
             w.command = "(between commands)"
             w.conn.send(w.file)
-            w.deadline = time.monotonic() + timeout + HARD_GRACE_S
+            w.deadline = time.monotonic() + timeout + hard_grace
         else:
             w.file = None
             w.conn.send(None)
@@ -305,12 +317,13 @@ def run_pool(indices: list[int], seed: int, workers: int, timeout: float, subpro
                     assign(w)
                 elif msg[0] == "start":
                     w.command = msg[2]
-                    w.deadline = time.monotonic() + timeout + HARD_GRACE_S + (60 if "subprocess" in msg[2] else 0)
+                    kinds[msg[1]] = msg[3]
+                    w.deadline = time.monotonic() + timeout + hard_grace + (60 if "subprocess" in msg[2] else 0)
                 elif msg[0] == "result":
                     kinds[msg[1]] = msg[2]
                     record(*msg[1:])
                     w.command = "(between commands)"
-                    w.deadline = time.monotonic() + timeout + HARD_GRACE_S
+                    w.deadline = time.monotonic() + timeout + hard_grace
                 elif msg[0] == "done":
                     done += 1
                     if progress is not None and done % progress_every == 0:
@@ -318,13 +331,12 @@ def run_pool(indices: list[int], seed: int, workers: int, timeout: float, subpro
                     assign(w)
                 else:  # silent past its deadline, or dead: a hang or a crash; replace the worker
                     cls = "hang" if msg[0] == "silent" else "crash"
-                    code = w.proc.exitcode
                     w.kill()
                     if w.file is None and not w.ready:
-                        raise RuntimeError(f"fuzz worker failed to start ({cls}, exit {code})")
-                    record(w.file, kinds.get(w.file, "?"), w.command, cls,
-                           f"worker {'killed after ' + str(timeout + HARD_GRACE_S) + ' s silent' if cls == 'hang' else 'exit ' + str(code)}",
-                           0.0, [])
+                        raise RuntimeError(f"fuzz worker failed to start ({cls}, exit {w.proc.exitcode})")
+                    why = f"killed after {timeout + hard_grace:.0f} s silent" if cls == "hang" \
+                        else f"exit {w.proc.exitcode}"
+                    record(w.file, kinds.get(w.file, "?"), w.command, cls, f"worker {why}", 0.0, [])
                     done += 1
                     pool[pool.index(w)] = nw = _Worker(ctx, args)
                     nw.ready = False

@@ -40,3 +40,18 @@ def test_classify_follows_the_documented_exit_statuses():
     assert classify("data", 2, "Traceback (most recent call last):\n  ...\nValueError: x\n")[0] == "traceback"
     assert classify("data", 1, "vfsynth data: x\n")[0] == "traceback"
     assert classify("import", 3, "vfsynth import: x\n")[0] == "traceback"
+
+
+@pytest.mark.slow
+def test_a_hung_or_dead_worker_is_detected_and_replaced(monkeypatch):
+    """File 1 hangs with SIGALRM blocked (only the parent's kill can end it), file 2's worker
+    dies; files 0 and 3 must still be run, by the replacement workers."""
+    from fuzz_pool import run_pool
+
+    monkeypatch.setenv("VFSYNTH_FUZZ_HANG_AT", "1")
+    monkeypatch.setenv("VFSYNTH_FUZZ_CRASH_AT", "2")
+    got = []
+    run_pool([0, 1, 2, 3], seed=13, workers=1, timeout=5.0, subprocess_every=0,
+             record=lambda i, kind, name, cls, *_: got.append((i, name, cls)), warm_up=False, hard_grace=5.0)
+    assert (1, "self-test hang", "hang") in got and (2, "self-test crash", "crash") in got
+    assert {i for i, name, cls in got if cls in ("ok", "clean")} == {0, 3}
