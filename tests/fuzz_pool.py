@@ -144,8 +144,10 @@ def run_in_process(argv: list[str], timeout: float) -> tuple[str, str]:
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             rc = main(argv)
-    except _Timeout:
-        return "hang", "soft timeout in " + "".join(traceback.format_exc(limit=-3).splitlines(True)[-4:])
+    except _Timeout as exc:  # where it stood: the frames above the alarm handler
+        frames = traceback.extract_tb(exc.__traceback__)[:-1][-4:]
+        return "hang", "soft timeout at " + " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                                                        for f in reversed(frames))
     except SystemExit as exc:  # argparse: exit 2 with usage; anything else is judged below
         rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:  # noqa: BLE001 - the point is to catch everything
