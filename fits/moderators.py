@@ -37,6 +37,7 @@ from scipy import special, stats
 from scipy.optimize import brentq
 
 from vfsynth.data.effect_table import EffectTable
+from vfsynth.data.errors import DataRequestError
 from vfsynth.fits.settings import DEFAULT_SEED
 from vfsynth.models import regression as R
 
@@ -46,6 +47,8 @@ DEFAULT_MODERATORS = ("intervention_family", "risk_group", "sessions_n", "child_
 #: turning the text into subgroups).
 CONTINUOUS_MODERATORS = ("sessions_n", "child_age", "child_age_months", "year", "n_randomised")
 N_TAU = 2001
+#: Tenfold widenings of the tau grid's upper end tried before the posterior counts as unbounded.
+MAX_TAU_WIDENINGS = 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,6 +111,11 @@ class ExactRegression:
         return np.interp(qs, cw / cw[-1], self.tau)
 
 
+class UnboundedTauError(DataRequestError):
+    """The exact meta-regression's tau posterior has mass beyond every grid tried: the data
+    cannot bound tau under this prior (a request the data cannot answer, not a crash)."""
+
+
 def metareg_exact(
     design: R.Design,
     tau_prior,
@@ -125,28 +133,43 @@ def metareg_exact(
     X = design.X
     m0, prec = _coef_prior(design, intercept_prior, beta_sd)
     P0 = np.diag(prec)
+
+    def on_grid(tau):
+        w = 1.0 / (tau[:, None] ** 2 + s2[None, :])  # (n, k)
+        A = np.einsum("ki,nk,kj->nij", X, w, X) + P0
+        b = np.einsum("ki,nk->ni", X, w * y) + P0 @ m0
+        covs = np.linalg.inv(A)
+        means = np.einsum("nij,nj->ni", covs, b)
+        _, logdetA = np.linalg.slogdet(A)
+        loglik = 0.5 * np.log(w).sum(1) - 0.5 * (w * y**2).sum(1) - 0.5 * logdetA + 0.5 * np.einsum("ni,ni->n", b, means)
+        return loglik, means, covs
+
     if tau_fixed is not None:
         tau = np.array([float(tau_fixed)])
-    else:
-        scale = float(np.std(y) + np.sqrt(s2.max()))
-        tau = np.exp(np.linspace(np.log(1e-5 * scale), np.log(20 * scale), N_TAU))
-    w = 1.0 / (tau[:, None] ** 2 + s2[None, :])  # (n, k)
-    A = np.einsum("ki,nk,kj->nij", X, w, X) + P0
-    b = np.einsum("ki,nk->ni", X, w * y) + P0 @ m0
-    covs = np.linalg.inv(A)
-    means = np.einsum("nij,nj->ni", covs, b)
-    _, logdetA = np.linalg.slogdet(A)
-    loglik = 0.5 * np.log(w).sum(1) - 0.5 * (w * y**2).sum(1) - 0.5 * logdetA + 0.5 * np.einsum("ni,ni->n", b, means)
-    if tau_fixed is not None:
-        logw = np.zeros(1)
-    else:
+        _, means, covs = on_grid(tau)
+        return ExactRegression(design, tau, np.zeros(1), means, covs)
+    scale = float(np.std(y) + np.sqrt(s2.max()))
+    lo, hi = math.log(1e-5 * scale), math.log(20 * scale)
+    step = (hi - lo) / (N_TAU - 1)
+    # A heavy-tailed tau posterior (few studies, a wide prior) can keep mass at the default
+    # upper end: widen it tenfold at a time, at the same node spacing, so that the grids that
+    # suffice are unchanged and the others are extended rather than refused.
+    for _ in range(MAX_TAU_WIDENINGS + 1):
+        tau = np.exp(np.linspace(lo, hi, int(round((hi - lo) / step)) + 1))
+        loglik, means, covs = on_grid(tau)
         u = np.log(tau)
         with np.errstate(divide="ignore"):
             lp = np.asarray(tau_prior.logpdf(tau), float) + u
         f = lp + loglik + np.log(np.gradient(u))
         logw = f - special.logsumexp(f)
-        if logw[-1] > -30:
-            raise RuntimeError("exact meta-regression: tau grid too narrow (posterior mass at the upper end)")
+        if logw[-1] <= -30:
+            break
+        hi += math.log(10.0)
+    else:
+        raise UnboundedTauError(
+            f"exact meta-regression: the tau posterior keeps mass above tau = {tau[-1]:.3g} "
+            f"({tau[-1] / scale:.3g} x the data's scale) with these {len(y)} studies; "
+            "give a narrower --tau-prior")
     return ExactRegression(design, tau, logw, means, covs)
 
 

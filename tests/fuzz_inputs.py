@@ -29,18 +29,14 @@ The slow test ``tests/test_fuzz.py`` runs a small instance of the same code.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import gzip
 import io
 import json
 import os
 import random
-import signal
 import sys
-import tempfile
 import time
-import traceback
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -202,40 +198,6 @@ def make_file(i: int, seed: int, folder: Path, seeds: dict) -> tuple[Path, str]:
     return path, kind
 
 
-class _Timeout(BaseException):
-    pass
-
-
-def _alarm(*_):
-    raise _Timeout
-
-
-def run_cli(argv: list[str], timeout: float) -> tuple[str, str]:
-    """(classification, detail) of one in-process ``vfsynth`` run."""
-    from vfsynth.reports.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            rc = main(argv)
-    except _Timeout:
-        return "hang", " ".join(argv)
-    except SystemExit as exc:  # argparse rejecting an option: exit 2 with usage
-        rc = exc.code if isinstance(exc.code, int) else 2
-    except BaseException:  # noqa: BLE001 - the point is to catch everything
-        return "traceback", traceback.format_exc(limit=-6)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    e = err.getvalue()
-    if rc == 0:
-        return "ok", ""
-    lines = [ln for ln in e.splitlines() if ln.strip() and not ln.startswith("[")]
-    if rc == 2 and lines and "Traceback" not in e and (lines[0].startswith("vfsynth ") or lines[0].startswith("usage")):
-        return "clean", lines[0][:200]
-    return "traceback", f"rc {rc}: {e[-600:]}"
-
-
 def _schema_records(path: Path) -> int | None:
     """Data records in a vfsynth-schema CSV (non-blank rows after the header), or None."""
     try:
@@ -251,135 +213,187 @@ def _schema_records(path: Path) -> int | None:
     return len(records)
 
 
-def check_file(path: Path, kind: str, timeout: float, tmp: Path) -> list[tuple[str, str, str]]:
-    """Run every cheap command on one file: [(command, classification, detail)]."""
-    results = []
+
+
+NORMAND = FIX / "normand1999.csv"
+NORMAND_OUTCOME = "length_of_stay"
+#: The small-study section's selection model is sampled (NUTS) even with ``--engine exact``:
+#: one short chain keeps it to seconds; its input handling is the same at any length.
+CHEAP_MCMC = ["--draws", "100", "--tune", "100", "--chains", "1"]
+
+
+def _sampled(path: Path, modulus: int, residue: int) -> bool:
+    """A deterministic sample of the files (by name) for the costlier commands."""
+    return zlib.crc32(path.name.encode()) % modulus == residue
+
+
+def check_file(path: Path, kind: str, seeds: dict, run, note) -> None:
+    """Run the commands on one file.
+
+    ``run(name, argv)`` runs ``vfsynth argv`` and returns its class; ``note(name, class,
+    detail)`` records a finding of the driver itself (a row silently dropped). Every file
+    goes through ``data`` and ``import`` (priors files: ``priors show`` and ``update
+    --priors``); a file that ``data`` accepts goes on to ``fit --engine exact`` and ``update
+    --data`` on its first analysis, and a sample of them (1 in 8 each, disjoint) to
+    ``average``, ``sensitivity --engine exact`` (its selection model: one chain of
+    100 + 100), ``compare --engine exact`` and, 1 in 16, ``report --engine exact
+    --no-extras``; a sample of CSVs is read as the ``--moderators``
+    file of a valid review. All of these are the commands' cheapest settings that still run
+    the whole of their input handling; the commands that only sample (``calibrate``) or take
+    no input file (``benchmark``) are not fuzzed, nor ``batch`` (it starts a dask cluster
+    per call).
+    """
     p = str(path)
     if kind == "priors":
-        return [("priors show", *run_cli(["priors", "show", p], timeout))]
-    results.append(("data", *run_cli(["data", "--data", p], timeout)))
-    if zlib.crc32(path.name.encode()) % 8 == 0:  # the JSON printer on a sample (CPU budget)
-        results.append(("data --json", *run_cli(["data", "--data", p, "--json"], timeout)))
-    out_csv = tmp / f"{path.stem}.out.csv"
-    results.append(("import", *run_cli(["import", p, "-o", str(out_csv), "--force"], timeout)))
-    if results[0][1] != "ok":
-        return results
+        run("priors show", ["priors", "show", p])
+        run("update --priors", ["update", "--priors", p, "--data", str(NORMAND), "--outcome", NORMAND_OUTCOME,
+                                "--method", "exact", "--json"])
+        return
+    data_cls = run("data", ["data", "--data", p])
+    if _sampled(path, 8, 0):
+        run("data --json", ["data", "--data", p, "--json"])
+    if path.suffix == ".csv" and _sampled(path, 8, 5):
+        run("data --moderators", ["data", "--data", str(NORMAND), "--moderators", p])
+    run("import", ["import", p, "-o", "out.csv", "--force"])
+    if data_cls != "ok":
+        return
     from vfsynth.data import load_data
 
     try:
         review = load_data(p)
     except Exception as exc:  # noqa: BLE001 - data said ok: a failure now is a finding
-        return results + [("load_data", "traceback", repr(exc))]
+        note("load_data", "traceback", repr(exc))
+        return
     if path.suffix == ".csv" and not review.meta.get("revman_format"):
         n = _schema_records(path)
         if n is not None and "revman" not in str(review.meta) and n != len(review.rows):
-            results.append(("rows", "dropped", f"{n} records, {len(review.rows)} rows"))
+            note("rows", "dropped", f"{n} records, {len(review.rows)} rows")
     for outcome, timepoint in review.analyses()[:1]:
-        results.append(("fit --engine exact", *run_cli(
-            ["fit", "--data", p, "--outcome", outcome, "--timepoint", timepoint, "--engine", "exact", "--json"],
-            timeout)))
-    return results
+        ot = ["--outcome", outcome, "--timepoint", timepoint]
+        run("fit --engine exact", ["fit", "--data", p, *ot, "--engine", "exact", "--json"])
+        run("update --data", ["update", "--priors", seeds["priors_path"], "--data", p, *ot,
+                              "--prior-label", NORMAND_OUTCOME, "--method", "exact", "--json"])
+        if _sampled(path, 8, 1):
+            run("average", ["average", "--data", p, *ot, "--json"])
+        if _sampled(path, 8, 2):
+            run("sensitivity", ["sensitivity", "--data", p, *ot, "--engine", "exact", *CHEAP_MCMC,
+                                "--sections", "priors,influence,small-study", "--json"])
+        if _sampled(path, 8, 3):
+            run("compare", ["compare", "--data", p, *ot, "--engine", "exact",
+                            "--models", "common-effect,random-effects", "--json"])
+        if _sampled(path, 16, 4):
+            run("report", ["report", "--data", p, "--engine", "exact", "--no-extras", "--quiet", "--out", "rep"])
 
 
-def _seeds(folder: Path) -> dict:
-    seeds = {"csv": {n: (FIX / n).read_text(encoding="utf-8") for n in CSV_SEEDS}, "rm5": RM5_SEED.read_bytes()}
-    try:  # an exported priors file, from an exact fit (no sampling)
-        import vfsynth as vf
-        from vfsynth.data import load_csv
+def seeds(folder: Path) -> dict:
+    """The valid files the mutations start from (``priors``: an exported priors JSON)."""
+    s = {"csv": {n: (FIX / n).read_text(encoding="utf-8") for n in CSV_SEEDS}, "rm5": RM5_SEED.read_bytes()}
+    import vfsynth as vf
+    from vfsynth.data import load_csv
 
-        fit = vf.fit(load_csv(FIX / "normand1999.csv"), outcome="length_of_stay", engine="exact")
-        seeds["priors"] = json.dumps(vf.export_priors(fit), default=str)
-    except Exception:  # noqa: BLE001 - fuzzing goes on without priors files
-        seeds["priors"] = ""
-    return seeds
+    # an exact fit: no sampling. Without a priors seed the priors commands would go unfuzzed,
+    # so a failure here stops the run.
+    fit = vf.fit(load_csv(NORMAND), outcome=NORMAND_OUTCOME, engine="exact")
+    s["priors"] = json.dumps(vf.export_priors(fit), default=str)
+    s["priors_path"] = str(folder / "seed-priors.json")
+    Path(s["priors_path"]).write_text(s["priors"])
+    return s
 
 
-def _worker(args: tuple[int, int, int, float, str]) -> dict:
-    start, stop, seed, timeout, fit_dir = args
-    os.environ["VFSYNTH_FIT_DIR"] = fit_dir
-    signal.signal(signal.SIGALRM, _alarm)
+def warm_up_commands(folder: Path) -> list[tuple[str, list[str]]]:
+    """Commands a worker runs before counting (first imports and compilations take seconds)."""
+    p, ot = str(NORMAND), ["--outcome", NORMAND_OUTCOME]
+    return [("data", ["data", "--data", p]), ("data", ["data", "--data", str(RM5_SEED)]),
+            ("fit", ["fit", "--data", p, *ot, "--engine", "exact", "--json"]),
+            ("update", ["update", "--priors", str(folder / "seed-priors.json"), "--data", p, *ot,
+                        "--method", "exact", "--json"]),
+            ("average", ["average", "--data", p, *ot, "--json"]),
+            ("sensitivity", ["sensitivity", "--data", p, *ot, "--engine", "exact", *CHEAP_MCMC,
+                             "--sections", "priors,influence,small-study", "--json"]),
+            ("compare", ["compare", "--data", p, *ot, "--engine", "exact", "--models", "common-effect,random-effects",
+                         "--json"]),
+            ("report", ["report", "--data", p, "--engine", "exact", "--no-extras", "--quiet", "--out", "rep"])]
+
+
+def fuzz(n_files: int, seed: int = 13, workers: int = 2, timeout: float = 120.0, subprocess_every: int = 50,
+         start: int = 0, indices: list[int] | None = None, progress=None) -> dict:
+    """Run files ``start .. start + n_files - 1`` (or ``indices``); return figures and examples.
+
+    Counts: ``files``, ``runs`` (command runs, both paths), one count per class (``ok``,
+    ``clean``, ``gate``, ``traceback``, ``crash``, ``hang``, ``dropped``, ``mismatch``),
+    ``subprocess_runs``, ``state_restored``; ``signatures`` groups the bad results by
+    command and first line of their detail; ``max_seconds`` is the slowest in-process run of
+    each command. ``progress(result)`` is called every 50 files.
+    """
+    from fuzz_pool import run_pool
+
+    idx = list(indices) if indices is not None else list(range(start, start + n_files))
     counts: Counter = Counter()
-    examples: dict[str, list] = {}
-    with tempfile.TemporaryDirectory(prefix="vfsynth-fuzz-") as d:
-        folder = Path(d)
-        seeds = _seeds(folder)
-        # warm-up (not counted): first imports take seconds and must not read as hangs
-        for warm in (["data", "--data", str(FIX / "normand1999.csv")], ["data", "--data", str(RM5_SEED)],
-                     ["fit", "--data", str(FIX / "normand1999.csv"), "--outcome", "length_of_stay",
-                      "--engine", "exact", "--json"]):
-            run_cli(warm, 600)
-        for i in range(start, stop):
-            path, kind = make_file(i, seed, folder, seeds)
+    signatures: dict[str, dict] = {}
+    max_s: dict[str, float] = {}
+    restored: Counter = Counter()
+    files: set = set()
+    t0 = time.monotonic()
+
+    def record(i, kind, name, cls, detail, seconds, changed) -> None:
+        if i not in files:
+            files.add(i)
             counts["files"] += 1
             counts[f"files_{kind}"] += 1
-            for cmd, cls, detail in check_file(path, kind, timeout, folder):
-                counts["runs"] += 1
-                counts[cls] += 1
-                if cls in ("traceback", "hang", "dropped") and len(examples.setdefault(cls, [])) < 20:
-                    examples[cls].append({"index": i, "kind": kind, "command": cmd, "detail": detail})
-            for f in folder.glob(f"f{i}*"):
-                f.unlink()
-            for f in folder.glob(f"f{i}.out*"):
-                f.unlink()
-    return {"counts": dict(counts), "examples": examples}
-
-
-def fuzz(n_files: int, seed: int = 13, workers: int = 2, timeout: float = 20.0, fit_dir: str | None = None,
-         progress=None) -> dict:
-    """Run the fuzz over ``n_files`` files; return counts and examples (see module docstring).
-
-    ``progress(partial_result)`` is called after each chunk of 50 files (partial figures).
-    """
-    fit_dir = fit_dir or tempfile.mkdtemp(prefix="vfsynth-fuzz-fits-")
-    chunk = 50
-    jobs = [(s, min(n_files, s + chunk), seed, timeout, fit_dir) for s in range(0, n_files, chunk)]
-    t0 = time.monotonic()
-    counts: Counter = Counter()
-    examples: dict[str, list] = {}
+        counts["runs"] += 1
+        counts[cls] += 1
+        if name.startswith("subprocess "):
+            counts["subprocess_runs"] += 1
+        max_s[name] = round(max(max_s.get(name, 0.0), seconds), 2)
+        if changed:
+            counts["state_restored"] += 1
+            restored.update(changed)
+        if cls in ("traceback", "crash", "hang", "dropped", "mismatch"):
+            lines = [ln for ln in str(detail).strip().splitlines() if ln.strip()]
+            key = f"{cls} | {name} | {lines[-1][:160] if lines else ''}"
+            sig = signatures.setdefault(key, {"count": 0, "indices": [], "kind": kind, "detail": str(detail)[-1500:]})
+            sig["count"] += 1
+            if len(sig["indices"]) < 50:
+                sig["indices"].append(i)
 
     def result() -> dict:
-        return {"seed": seed, "files": counts["files"], "seconds": round(time.monotonic() - t0, 1),
-                "timeout_s": timeout, "counts": dict(sorted(counts.items())),
-                "examples": {k: v[:20] for k, v in examples.items()}}
+        return {"seed": seed, "files": counts["files"], "indices": [idx[0], idx[-1]] if idx else [],
+                "seconds": round(time.monotonic() - t0, 1), "workers": workers, "timeout_s": timeout,
+                "subprocess_every": subprocess_every, "counts": dict(sorted(counts.items())),
+                "max_seconds": dict(sorted(max_s.items())), "state_restored": dict(restored),
+                "signatures": signatures}
 
-    def add(part: dict) -> None:
-        counts.update(part["counts"])
-        for k, v in part["examples"].items():
-            examples.setdefault(k, []).extend(v)
-        if progress is not None:
-            progress(result())
-
-    if workers <= 1:
-        for j in jobs:
-            add(_worker(j))
-    else:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(workers, maxtasksperchild=10) as pool:
-            for part in pool.imap_unordered(_worker, jobs):
-                add(part)
+    run_pool(idx, seed, workers, timeout, subprocess_every, record,
+             progress=None if progress is None else (lambda _done: progress(result())))
     return result()
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=10_000)
+    ap.add_argument("--start", type=int, default=0, help="index of the first file (files are made from their index)")
+    ap.add_argument("--indices", type=int, nargs="+", default=None, help="rerun just these file indices")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per command before it counts as a hang")
+    ap.add_argument("--subprocess-every", type=int, default=50,
+                    help="also run every N-th file's commands as real vfsynth processes (0: never)")
     ap.add_argument("--out", default="fuzz-results.json")
     a = ap.parse_args(argv)
-    def save(res: dict) -> None:  # written after every chunk, so a stopped run keeps its figures
-        Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
 
-    res = fuzz(a.files, a.seed, a.workers, a.timeout, progress=save)
+    def save(res: dict) -> None:  # written every 50 files, so a stopped run keeps its figures
+        Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
+        print(f"{time.strftime('%H:%M:%S')} {summarise(Counter(res['counts']))}", flush=True)
+
+    from fuzz_pool import summarise
+
+    res = fuzz(a.files, a.seed, a.workers, a.timeout, a.subprocess_every, a.start, a.indices, progress=save)
     save(res)
+    print(f"{summarise(Counter(res['counts']))} in {res['seconds']} s")
     c = res["counts"]
-    print(f"{res['files']} files, {c.get('runs', 0)} runs in {res['seconds']} s: ok {c.get('ok', 0)}, "
-          f"clean errors {c.get('clean', 0)}, tracebacks {c.get('traceback', 0)}, hangs {c.get('hang', 0)}, "
-          f"silently dropped {c.get('dropped', 0)}")
-    return 0 if not (c.get("traceback") or c.get("hang") or c.get("dropped")) else 1
+    return 0 if not any(c.get(k) for k in ("traceback", "crash", "hang", "dropped", "mismatch")) else 1
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.exit(main())
