@@ -177,7 +177,8 @@ def build_report(
         section("models", "Models and priors", lambda: models.models_section(res)),
         section("diagnostics", "Diagnostics", lambda: diagnostics.diagnostics_section(res)),
         section("results", "Results", lambda: results.results_section(res, mediation)),
-        section("averaging", "Model averaging", lambda: AVG.averaging_section(res, averaged)),
+        section("averaging", "Model averaging", lambda: AVG.averaging_section(res, averaged,
+                                                                              None if extras else ("nnhm4",))),
         section("sof", "Summary of findings", lambda: sof_section.sof_section(sof_rows)),
         *late,
     ]

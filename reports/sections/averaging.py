@@ -7,9 +7,10 @@ gets the ``three-level`` ensemble instead (:mod:`vfsynth.fits.three_level_averag
 two-level ensembles would take one study's estimates as independent studies. Priors are the
 analysis's defaults (:func:`vfsynth.models.priors.resolve_priors`), as in its fit. Each
 (analysis, ensemble) is built through :func:`~vfsynth.reports.sections.runner.run_part`: one that
-cannot be averaged (an improper mu prior) is a box with the reason, the others stay. Every
-ensemble registered now is integrated exactly, so the section costs well under a second per
-analysis; it is stored with the rest of the build by the report cache.
+cannot be averaged (an improper mu prior) is a box with the reason, the others stay. ``nnhm4`` is
+integrated exactly (well under a second per analysis); ``psma``'s 32 bias members by quadrature
+(about 10 s of CPU per analysis), so a report built without extras averages ``nnhm4`` only. The
+section is stored with the rest of the build by the report cache.
 """
 
 from __future__ import annotations
@@ -69,15 +70,16 @@ def _one(d: Doc, res, records: list[dict], label: str) -> None:
     records.append({"label": label, **res.to_dict()})
 
 
-def averaging_section(results, records: list[dict] | None = None) -> Doc:
+def averaging_section(results, records: list[dict] | None = None, ensembles: tuple[str, ...] | None = None) -> Doc:
     """The section's Doc; ``records`` (if given) receives one JSON-ready dict per (analysis,
-    ensemble) for ``summary.json``."""
+    ensemble) for ``summary.json``; ``ensembles`` (default: every registered one) limits the
+    two-level ensembles averaged."""
     from vfsynth.fits.averaging import ENSEMBLES
 
     records = [] if records is None else records
     d = Doc()
-    d.para("Bayesian model averaging (Hinne et al. 2020; metaBMA, RoBMA): each model's exact marginal "
-           "likelihood gives its posterior probability; the inclusion Bayes factor of a feature is the change "
+    d.para("Bayesian model averaging (Hinne et al. 2020; metaBMA, RoBMA): each model's marginal likelihood "
+           "(exact; for the psma bias models by quadrature, with its error estimate) gives its posterior probability; the inclusion Bayes factor of a feature is the change "
            "from prior to posterior odds of the models that have it (BF > 3: evidence for it, < 1/3: against). "
            "Estimates are on the model scale (log scale for ratios), positive = benefit.")
     done = 0
@@ -85,7 +87,7 @@ def averaging_section(results, records: list[dict] | None = None) -> Doc:
         if r.table is None:
             continue
         d.heading(r.label, level=3, anchor=f"avg-{r.slug}")
-        names = ("three-level",) if getattr(r.table, "multilevel", False) else tuple(ENSEMBLES)
+        names = ("three-level",) if getattr(r.table, "multilevel", False) else tuple(ensembles or ENSEMBLES)
         for name in names:
             run_part(d, f"Ensemble {name} could not be averaged for {r.label}",
                      lambda name=name, r=r: _one(d, _averaged(r.table, name), records, r.label), kind="info")
