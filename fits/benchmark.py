@@ -168,7 +168,9 @@ def _more_targets(quick: bool, say) -> dict:
     def measure(names: list[str], fn, *args, **kw) -> None:
         # one failing measurement must not lose the others: it is recorded as an error entry
         try:
-            out.update(fn(*args, **kw))
+            got = fn(*args, **kw)
+            out.update(got)
+            say(json.dumps(got))  # each figure as soon as it is measured (a long run may be cut short)
         except Exception as exc:  # noqa: BLE001 - reported, never hidden
             detail = getattr(exc, "stderr", None) or ""
             for name in names:
