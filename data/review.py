@@ -163,7 +163,10 @@ class Review:
                 + "; ".join(f"{e['study']} (line {e['line']}): {e['reason']}" for e in excluded)
                 + ")"
             )
-        effs = [row_effect(r, smd_variance) for _, r in sel.iterrows()]
+        # plain dicts, one pass: iterrows() builds a Series per row and deep-copies the frame's
+        # attrs into each (O(k^2) for a large file); the values and their Python types are the same
+        records = sel.to_dict("records")
+        effs = [row_effect(r, smd_variance) for r in records]
         counts = Counter(e.measure for e in effs)
         if set(counts) - {"SMD", "logOR"} and len(counts) > 1:
             # Name each row outside the largest group of poolable measures (SMD and log OR convert
@@ -174,22 +177,22 @@ class Review:
 
             sizes = Counter(group(e.measure) for e in effs)  # in row order: ties keep the first
             keep = max(sizes, key=sizes.__getitem__)
-            first_kept = next(r for e, (_, r) in zip(effs, sel.iterrows(), strict=True) if group(e.measure) == keep)
+            first_kept = next(r for e, r in zip(effs, records, strict=True) if group(e.measure) == keep)
             problems = [
                 Problem(int(r["line"]), r["study"], "measure",
                         f"{outcome}/{timepoint}: cannot mix measures: a {e.measure} row cannot be pooled with {keep} rows such as "
                         f"line {int(first_kept['line'])} (no common scale); use one measure per outcome")
-                for e, (_, r) in zip(effs, sel.iterrows(), strict=True)
+                for e, r in zip(effs, records, strict=True)
                 if group(e.measure) != keep
             ]
             raise MixedMeasureError(problems, self.meta.get("path"))
-        scales = sorted({str(r["scale"]) for _, r in sel.iterrows() if r.get("scale")})
+        scales = sorted({str(r["scale"]) for r in records if r.get("scale")})
         if "GIV" in counts and len(scales) > 1:
             raise DataRequestError(f"{outcome}/{timepoint}: GIV rows on different scales {scales}")
         top = max(counts.values())
         measure = next(e.measure for e in effs if counts[e.measure] == top)
         est, se, deriv = [], [], []
-        for e, (_, r) in zip(effs, sel.iterrows(), strict=True):
+        for e, r in zip(effs, records, strict=True):
             y, v, how = e.estimate, e.variance, e.derivation
             if e.measure != measure:
                 if measure == "SMD":
@@ -312,7 +315,7 @@ def not_estimable_rows(rows: pd.DataFrame) -> list[dict]:
     return [
         {"outcome": r["outcome"], "timepoint": r["timepoint"], "study": r["study"],
          "line": int(r["line"]), "reason": r["not_estimable"]}
-        for _, r in bad.iterrows()
+        for r in bad.to_dict("records")  # not iterrows(): it deep-copies the frame's attrs per row
     ]
 
 

@@ -23,6 +23,20 @@ from vfsynth.data.row_forms import check_form
 from vfsynth.data.text_safety import unescape_csv_cell
 
 
+class FileLines(tuple):
+    """File line numbers kept in ``DataFrame.attrs`` (immutable).
+
+    pandas deep-copies ``attrs`` into the result of every operation on a frame (``__finalize__``),
+    so a plain list of a large file's lines made each selection O(rows) and a review's
+    ``effects`` O(rows^2). Being immutable, this tuple can be shared instead of copied.
+    """
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo) -> FileLines:
+        return self
+
+
 def read_records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Split CSV text into its header and ``(first file line, cells)`` records.
 
@@ -106,7 +120,7 @@ def validate_frame(frame: pd.DataFrame, path: str | None = None) -> pd.DataFrame
     ]
     out = _validate_records(header, records, path)
     if "direction_not_stated" in frame.attrs:  # a loaded review's rows: keep what the file said
-        out.attrs["direction_not_stated"] = list(frame.attrs["direction_not_stated"])
+        out.attrs["direction_not_stated"] = FileLines(frame.attrs["direction_not_stated"])
     return out
 
 
@@ -153,7 +167,8 @@ def _validate_records(
     rows: list[dict] = []
     unstated: list[int] = []  # lines whose direction is the default, not the file's
     first_line: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
-    for line, cells in records:
+    numbers = _parse_numeric_columns(header, records)
+    for r, (line, cells) in enumerate(records):
         if len(cells) > len(header):
             extra = [c for c in cells[len(header) :] if c.strip()]
             if extra:
@@ -166,7 +181,8 @@ def _validate_records(
                     )
                 )
         raw = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header)}
-        row, row_problems = _validate_row(line, raw, has_timepoint="timepoint" in header)
+        row, row_problems = _validate_row(line, raw, has_timepoint="timepoint" in header,
+                                          parsed={c: (v[r], ok[r]) for c, (v, ok) in numbers.items()})
         if _blank(raw.get("higher_is_better", "")):
             unstated.append(line)
         problems += row_problems
@@ -181,7 +197,7 @@ def _validate_records(
         frame[col] = frame[col].astype(float)
     frame["higher_is_better"] = frame["higher_is_better"].astype(bool)
     # attrs, not a column: the rows (and so every content hash) stay as they were
-    frame.attrs["direction_not_stated"] = unstated
+    frame.attrs["direction_not_stated"] = FileLines(unstated)
     return frame
 
 
@@ -242,8 +258,32 @@ def near_duplicate_studies(labelled: Iterable[tuple[int, str]]) -> list[Problem]
     return problems
 
 
+def _parse_numeric_columns(header: list[str], records: list[tuple[int, list[str]]]) -> dict:
+    """Every numeric column of the file parsed in one :func:`parse_decimal` call per column.
+
+    Returns ``column -> (values, ok)`` as Python lists over the records (a blank cell gives
+    ``(nan, True)``; :func:`_validate_row` tests blankness on the text itself). Parsing whole
+    columns at once instead of each row's cells in its own call is what makes loading linear
+    and fast (one pandas string pass per column rather than one per row); the values and the
+    problems reported are the same.
+    """
+    out = {}
+    for i, col in enumerate(header):
+        if col not in schema.NUMERIC_COLUMNS:
+            continue
+        cells = [cells[i] if i < len(cells) else "" for _, cells in records]
+        filled = [j for j, cell in enumerate(cells) if not _blank(cell)]
+        values, ok = [math.nan] * len(cells), [True] * len(cells)
+        if filled:
+            nums, good = parse_decimal([cells[j] for j in filled])
+            for j, v, g in zip(filled, nums.tolist(), good.tolist(), strict=True):
+                values[j], ok[j] = v, g
+        out[col] = (values, ok)
+    return out
+
+
 def _validate_row(
-    line: int, raw: dict[str, str], has_timepoint: bool
+    line: int, raw: dict[str, str], has_timepoint: bool, parsed: dict | None = None
 ) -> tuple[dict, list[Problem]]:
     problems: list[Problem] = []
     study = raw.get("study", "").strip()
@@ -263,8 +303,11 @@ def _validate_row(
             bad(col, "required value is missing")
 
     filled = [c for c in schema.NUMERIC_COLUMNS if not _blank(raw.get(c, ""))]
-    parsed_numbers, parsed_ok = parse_decimal([raw[c] for c in filled])
-    parsed = dict(zip(filled, zip(parsed_numbers.tolist(), parsed_ok.tolist(), strict=True), strict=True))
+    if parsed is None:  # one row on its own (the file path parses whole columns up front)
+        parsed_numbers, parsed_ok = parse_decimal([raw[c] for c in filled])
+        parsed = dict(zip(filled, zip(parsed_numbers.tolist(), parsed_ok.tolist(), strict=True), strict=True))
+    else:
+        parsed = {c: parsed[c] for c in filled}
     for col in schema.NUMERIC_COLUMNS:
         cell = raw.get(col, "")
         if col not in parsed:

@@ -25,6 +25,26 @@ __all__ = ["DEFAULT_SEED", "FitResult", "build_config", "default_model", "fit_un
            "resolve_table"]
 
 
+class _TreeOnDemand:
+    """Descriptor of ``FitResult.dt``: a :class:`~vfsynth.fits.tree_parts.TreeParts` given by
+    the exact engine is turned into its DataTree on first access (and kept), so a process that
+    only prints the exact summary never imports xarray / ArviZ."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self._slot = f"_{name}"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:  # class access: tells dataclasses the field has no default
+            raise AttributeError(self._slot[1:])
+        value = obj.__dict__[self._slot]
+        if hasattr(value, "to_datatree"):
+            value = obj.__dict__[self._slot] = value.to_datatree()
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self._slot] = value
+
+
 @dataclass
 class FitResult:
     """A finished (or reloaded) univariate fit.
@@ -34,7 +54,8 @@ class FitResult:
     dt : xarray.DataTree
         Posterior (``mu``, ``tau``, ``theta`` dims study, ``theta_new``), sample_stats,
         log_likelihood (``y``, dims study), observed_data, prior / prior_predictive /
-        posterior_predictive — the same groups whichever engine made it.
+        posterior_predictive — the same groups whichever engine made it (built on first
+        access when the engine handed over plain arrays).
     table : EffectTable
     model : str
         Model name (:func:`vfsynth.models.spec.model_names`).
@@ -57,7 +78,7 @@ class FitResult:
     settings : FitSettings
     """
 
-    dt: Any
+    dt: Any = _TreeOnDemand()
     table: EffectTable
     model: str
     tau_prior: Any

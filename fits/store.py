@@ -209,12 +209,27 @@ def _path_for(fid: str, directory: str | Path | None) -> Path:
     return base / f"{fid}.nc"
 
 
+def _nodes(dt):
+    """``(path, {name: values})`` of every node of a DataTree (data variables and coordinates),
+    or of a :class:`~vfsynth.fits.tree_parts.TreeParts`, which yields the same for the tree it makes."""
+    if hasattr(dt, "nodes") and hasattr(dt, "to_datatree"):
+        yield from dt.nodes()
+        return
+    for node in dt.subtree:
+        ds = node.to_dataset(inherit=False)
+        yield node.path, {str(name): np.asarray(ds[name].values) for name in [*ds.data_vars, *ds.coords]}
+
+
 def draws_digest(dt) -> str:
     """SHA-256 over the posterior draws (names, shapes, float64 bytes), for integrity."""
     h = hashlib.sha256()
-    post = dt["posterior"].to_dataset()
-    for name in sorted(post.data_vars):
-        arr = np.ascontiguousarray(np.asarray(post[name].values, dtype=np.float64))
+    if hasattr(dt, "to_datatree"):
+        post = dt.groups["posterior"]
+    else:
+        ds = dt["posterior"].to_dataset()
+        post = {str(name): ds[name].values for name in ds.data_vars}
+    for name in sorted(post):
+        arr = np.ascontiguousarray(np.asarray(post[name], dtype=np.float64))
         h.update(name.encode())
         h.update(repr(arr.shape).encode())
         h.update(arr.tobytes())
@@ -229,14 +244,14 @@ def tree_digest(dt, verdict_json: str) -> str:
     the diagnostics verdict) reads one of these, so a change to any of them is caught on load.
     Numbers are hashed as float64 bytes and labels as text, which both survive the NetCDF
     round trip exactly; group attributes (creation time, library names) are not results and
-    change type on reading, so they are left out.
+    change type on reading, so they are left out. ``dt`` is a DataTree or the
+    :class:`~vfsynth.fits.tree_parts.TreeParts` of one (same digest).
     """
     h = hashlib.sha256()
-    for node in sorted(dt.subtree, key=lambda n: n.path):
-        ds = node.to_dataset(inherit=False)
-        for name in sorted(map(str, [*ds.data_vars, *ds.coords])):
-            arr = np.asarray(ds[name].values)
-            h.update(f"{node.path}/{name}{arr.shape}".encode())
+    for path, variables in sorted(_nodes(dt), key=lambda n: n[0]):
+        for name in sorted(variables):
+            arr = variables[name]
+            h.update(f"{path}/{name}{arr.shape}".encode())
             if arr.dtype.kind in "biuf":
                 h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
             else:
@@ -294,6 +309,9 @@ def clean_orphan_tmp(directory: str | Path | None = None, max_age_s: float = ORP
 def save_fit(dt, config: Mapping[str, Any], verdict: Mapping[str, Any] | None = None, *, directory: str | Path | None = None) -> Path:
     """Write ``dt`` atomically as ``<fit_id>.nc`` with the config and verdict in root attrs.
 
+    ``dt`` is a DataTree or a :class:`~vfsynth.fits.tree_parts.TreeParts` (written with
+    h5netcdf directly; :func:`load_fit` reads either file the same way, digests included).
+
     Returns the final path. On any failure the temporary file is removed and no
     partial ``.nc`` file is left behind; an existing fit of the same id stays intact.
     """
@@ -302,7 +320,6 @@ def save_fit(dt, config: Mapping[str, Any], verdict: Mapping[str, Any] | None = 
     path = _path_for(fid, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_orphan_tmp(path.parent)
-    out = dt.copy()
     attrs = {k: v for k, v in dict(dt.attrs).items() if isinstance(v, (str, int, float))}
     verdict_json = canonical_json(dict(verdict or {}))
     attrs.update(
@@ -318,11 +335,15 @@ def save_fit(dt, config: Mapping[str, Any], verdict: Mapping[str, Any] | None = 
         vfsynth_seed=int(config.get("seed", -1)),
         vfsynth_sampler_settings=canonical_json(config.get("sampler")),
     )
-    out.attrs = attrs
     fd, tmp = tempfile.mkstemp(prefix=f".{fid}.", suffix=".nc.tmp", dir=path.parent)
     os.close(fd)
     try:
-        out.to_netcdf(tmp, engine="h5netcdf")
+        if hasattr(dt, "write_netcdf"):  # TreeParts: the same file, without importing xarray
+            dt.write_netcdf(tmp, attrs)
+        else:
+            out = dt.copy()
+            out.attrs = attrs
+            out.to_netcdf(tmp, engine="h5netcdf")
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a fit is an ordinary file

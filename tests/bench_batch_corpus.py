@@ -15,57 +15,13 @@ compared byte for byte with the first.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-COLUMNS = ("study", "year", "outcome", "timepoint", "measure", "n_t", "mean_t", "sd_t", "events_t", "n_c",
-           "mean_c", "sd_c", "events_c", "estimate", "se", "higher_is_better", "source")
-
-
-def synthetic_review(rng: np.random.Generator, n_rows: int) -> list[dict]:
-    rows: list[dict] = []
-    a = 0
-    while len(rows) < n_rows:
-        a += 1
-        k = int(min(rng.geometric(0.2), n_rows - len(rows)))
-        form = ("SMD", "logOR", "MD")[a % 3]
-        mu, tau = rng.normal(0.2, 0.3), abs(rng.normal(0, 0.3))
-        for i in range(k):
-            th = rng.normal(mu, tau)
-            n = int(rng.integers(20, 400))
-            r = {"study": f"Study {i + 1}", "year": int(rng.integers(1980, 2024)), "outcome": f"outcome-{a}",
-                 "timepoint": "post", "higher_is_better": "true", "source": "synthetic"}
-            if form == "SMD":
-                r.update(measure="SMD", n_t=n, n_c=n, mean_t=round(th + rng.normal(0, 1 / np.sqrt(n)), 4),
-                         mean_c=0.0, sd_t=round(float(rng.uniform(0.8, 1.2)), 4), sd_c=1.0)
-            elif form == "logOR":
-                p_c = rng.uniform(0.1, 0.6)
-                p_t = 1 / (1 + np.exp(-(np.log(p_c / (1 - p_c)) + th)))
-                r.update(measure="logOR", n_t=n, n_c=n, events_t=int(rng.binomial(n, p_t)),
-                         events_c=int(rng.binomial(n, p_c)))
-            else:
-                se = 2 / np.sqrt(n)
-                r.update(measure="MD", estimate=round(rng.normal(th, se), 4), se=round(se, 4))
-            rows.append(r)
-    return rows
-
-
-def write_corpus(directory: Path, n_reviews: int, n_rows: int, seed: int = 12) -> list[Path]:
-    rng = np.random.default_rng(seed)
-    paths = []
-    for j in range(n_reviews):
-        p = directory / f"review{j:04d}.csv"
-        with open(p, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=COLUMNS)
-            w.writeheader()
-            w.writerows(synthetic_review(rng, n_rows))
-        paths.append(p)
-    return paths
+# the corpus generator lives with the benchmark command (vfsynth benchmark's ``batch`` entry)
+from vfsynth.fits.bench_targets import synthetic_review, write_corpus  # noqa: F401
 
 
 def main() -> None:

@@ -67,3 +67,20 @@ def test_large_tree_omits_study_draws_and_blocks_match_exact(monkeypatch):
     # independent draws: MCSE = sd / sqrt(n); 4.5 MCSE bounds all 40 studies jointly (Bonferroni ~1e-4)
     z = (flat.mean(0) - ep.theta_mean) / (ep.theta_sd / math.sqrt(flat.shape[0]))
     assert np.max(np.abs(z)) < 4.5
+
+
+def test_benchmark_summary_lists_every_target_with_pass_or_miss():
+    from vfsynth.fits import bench_targets as B
+    from vfsynth.fits.benchmark import TARGETS, _mark_targets
+
+    res = {"fit_k200000": {"seconds": 31.0, "rss_mb": 900.0}, "data_rows1000000": {"seconds": 12.0},
+           "fit_cli_warm": {"seconds": 1.2}, "ess_per_s_t": {"error": "RuntimeError: boom"}}
+    _mark_targets(res, 200_000, 1_000_000)
+    res["batch"] = B.entry(650.0, B.BATCH_500_S, 65.0)
+    rows = {r["name"]: r for r in B.summary(res)}
+    assert set(rows) == {"fit_k200000", "fit_k200000_rss", "data_rows1000000", "fit_cli_warm", "ess_per_s_t", "batch"}
+    assert rows["fit_k200000"]["target"] == TARGETS["fit_k200000_s"] and not rows["fit_k200000"]["passed"]
+    assert rows["fit_k200000_rss"]["passed"] and rows["data_rows1000000"]["passed"] and rows["fit_cli_warm"]["passed"]
+    assert rows["batch"]["ratio_to_floor"] == 10.0 and not rows["batch"]["passed"]
+    assert rows["ess_per_s_t"]["error"] and not rows["ess_per_s_t"]["passed"]  # a failed measurement is a miss
+    assert B.entry(0.9, 0.8, None, higher_is_better=True)["passed"]

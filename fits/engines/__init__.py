@@ -34,9 +34,15 @@ class EngineRun:
     """The result of one engine run (see module docstring)."""
 
     engine: str
+    #: a DataTree, or (exact engine) a :class:`~vfsynth.fits.tree_parts.TreeParts` that
+    #: becomes one on demand (:meth:`materialized`)
     dt: Any
     verdict: dict
     exact: Any = None
+
+    def materialized(self):
+        """``dt`` as a DataTree (built from its parts if needed)."""
+        return self.dt.to_datatree() if hasattr(self.dt, "to_datatree") else self.dt
 
 
 def run_engine(spec, table, priors: Mapping[str, Any], settings, *, progress: bool = False,

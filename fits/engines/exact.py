@@ -5,7 +5,8 @@ For the random-effects and common-effect models the posterior is integrated by
 2020, the method of R ``bayesmeta``; the common-effect model is tau fixed at 0). Summaries are
 computed from that integral. For plots, LOO and everything that works on draws, the engine also
 returns ``chains × draws`` *independent* draws from the exact posterior (:func:`exact_draws`),
-in a DataTree of the same shape as a NUTS fit (:func:`vfsynth.fits.engines.tree.posterior_tree`).
+in a DataTree of the same shape as a NUTS fit (:func:`vfsynth.fits.engines.tree.posterior_tree`;
+held as :class:`~vfsynth.fits.tree_parts.TreeParts` until something reads it).
 Being independent, they need no convergence diagnostics: the verdict says so.
 """
 
@@ -66,7 +67,7 @@ def exact_verdict(chains: int, draws: int) -> dict:
 
 def run_exact(spec, table, priors: Mapping[str, Any], settings) -> EngineRun:
     """Integrate, then draw ``settings.chains × settings.draws`` independent posterior draws."""
-    from vfsynth.fits.engines.tree import posterior_tree
+    from vfsynth.fits.engines.tree import posterior_parts
 
     ep = exact_posterior(spec, table, priors)
     c, d = settings.chains, settings.draws
@@ -75,6 +76,8 @@ def run_exact(spec, table, priors: Mapping[str, Any], settings) -> EngineRun:
     hyper = {"mu": mu.reshape(c, d)}
     if "tau" in spec.prior_roles:
         hyper["tau"] = tau.reshape(c, d)
-    dt = posterior_tree(spec, table, priors, hyper, seed=settings.seed)
-    dt.attrs["vfsynth_engine"] = "exact"
-    return EngineRun("exact", dt, exact_verdict(c, d), exact=ep)
+    # plain arrays: the DataTree is built only if something reads it (the CLI's summary does
+    # not), and the store writes these arrays without xarray (vfsynth.fits.tree_parts)
+    parts = posterior_parts(spec, table, priors, hyper, seed=settings.seed)
+    parts.attrs["vfsynth_engine"] = "exact"
+    return EngineRun("exact", parts, exact_verdict(c, d), exact=ep)

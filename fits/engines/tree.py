@@ -51,7 +51,15 @@ def posterior_tree(spec, table, priors: Mapping[str, Any], hyper: Mapping[str, n
     ``study_draws``: store the study-level draws (``None``, the default: when
     ``k x draws <= STUDY_DRAWS_LIMIT``).
     """
-    from arviz_base import from_dict
+    return posterior_parts(spec, table, priors, hyper, seed=seed, sample_stats=sample_stats,
+                           study_draws=study_draws).to_datatree()
+
+
+def posterior_parts(spec, table, priors: Mapping[str, Any], hyper: Mapping[str, np.ndarray], *, seed: int,
+                    sample_stats: Mapping[str, np.ndarray] | None = None, study_draws: bool | None = None):
+    """The content of :func:`posterior_tree` as a :class:`~vfsynth.fits.tree_parts.TreeParts`
+    (plain arrays; the DataTree is built from it only when something reads it)."""
+    from vfsynth.fits.tree_parts import TreeParts
 
     y = np.asarray(table.estimate, dtype=float)
     se = np.asarray(table.se, dtype=float)
@@ -80,15 +88,15 @@ def posterior_tree(spec, table, priors: Mapping[str, Any], hyper: Mapping[str, n
         if groups["prior_predictive"] is None:
             del groups["prior_predictive"]
     dims = {"theta": ["study"], "y": ["study"], "se": ["study"]}
-    dt = from_dict(groups, dims=dims, coords={"study": list(table.study)})
+    attrs: dict[str, Any] = {}
     if prior is None:
-        dt.attrs["vfsynth_prior_predictive"] = "unavailable: improper (flat) prior"
+        attrs["vfsynth_prior_predictive"] = "unavailable: improper (flat) prior"
     if not study_draws:
-        dt.attrs["vfsynth_study_draws"] = (
+        attrs["vfsynth_study_draws"] = (
             f"not stored: k x draws = {len(y)} x {int(np.prod(shape))} > {STUDY_DRAWS_LIMIT} "
             "(vfsynth.fits.engines.tree.study_level_draws computes them on demand)")
-    dt.attrs["vfsynth_seed"] = int(seed)
-    return dt
+    attrs["vfsynth_seed"] = int(seed)
+    return TreeParts(groups, dims, {"study": list(table.study)}, attrs)
 
 
 def study_level_draws(spec, table, hyper: Mapping[str, np.ndarray], *, seed: int, block: int = 2_000):
