@@ -47,7 +47,7 @@ import pandas as pd
 
 from vfsynth.data.errors import VfsynthError
 
-BATCH_FORMAT = "vfsynth-batch/1"
+BATCH_FORMAT = "vfsynth-batch/2"
 RESULTS = "results.csv"
 FAILURES = "failures.csv"
 MANIFEST = "batch.json"
@@ -62,7 +62,10 @@ RESULT_COLUMNS = (
     "tau_prior", "mu_prior",
     "mu_mean", "mu_sd", "mu_median", "mu_q2.5", "mu_q97.5",
     "tau_mean", "tau_sd", "tau_median", "tau_q2.5", "tau_q97.5",
-    "pred_q2.5", "pred_q97.5", "p_benefit", "verdict", "verdict_detail",
+    "pred_q2.5", "pred_q97.5", "p_benefit",
+    # the analysis's own measure and direction (RR of the events as counted; data/source_scale.py)
+    "source_measure", "source_median", "source_q2.5", "source_q97.5", "favours_intervention", "direction_stated",
+    "verdict", "verdict_detail",
 )
 FAILURE_COLUMNS = ("review", "source", "file_sha256", "analysis", "k", "stage", "reason")
 _KEY = ("source", "file_sha256", "analysis")
@@ -151,6 +154,7 @@ def _intern(prior):
 
 
 def _fit_row(item: ReviewInput, review, table, settings: BatchSettings) -> dict:
+    from vfsynth.data.source_scale import source_scale
     from vfsynth.fits.engines.exact import exact_verdict
     from vfsynth.fits.exact import nnhm_exact
     from vfsynth.fits.runner import resolve_priors
@@ -169,6 +173,11 @@ def _fit_row(item: ReviewInput, review, table, settings: BatchSettings) -> dict:
         "mu_mean": ep.mu_mean, "mu_sd": ep.mu_sd, "mu_median": mq[1], "mu_q2.5": mq[0], "mu_q97.5": mq[2],
         "pred_q2.5": pq[0], "pred_q97.5": pq[2], "p_benefit": ep.prob_mu_greater(0.0),
     }
+    src = source_scale(table.measure, table.meta.get("direction"))
+    med, lo, hi = src.interval(mq[1], mq[0], mq[2])
+    row.update({"source_measure": src.display, "source_median": med, "source_q2.5": lo, "source_q97.5": hi,
+                "favours_intervention": src.favours_side if src.events else "positive (benefit scale)",
+                "direction_stated": "" if src.stated is None else str(bool(src.stated)).lower()})
     if tau_prior is None:
         row.update({"tau_mean": 0.0, "tau_sd": 0.0, "tau_median": 0.0, "tau_q2.5": 0.0, "tau_q97.5": 0.0})
     else:

@@ -210,3 +210,23 @@ def test_living_table_reads_the_source_direction_by_the_median():
     row = _living_table_rows(df, "logRR", src)[0]
     assert row[3] == f"{math.exp(-0.4):.2f} ({math.exp(-0.7):.2f} to {math.exp(-0.1):.2f})"
     assert row[6] == f"{math.exp(-0.3):.2f} ({math.exp(-0.4):.2f} to {math.exp(-0.2):.2f}) (FE)"
+
+
+def test_batch_results_read_rr_in_revmans_direction(analysis_1_1, tmp_path):
+    """`vfsynth batch` results.csv carries the analysis's own measure and direction: RR of the events
+    as counted, its median inside RevMan's stored CI, the interval on the side RevMan's pooled RR is,
+    "RR < 1" favouring the intervention, and P(benefit) = P(RR < 1) near 1 as RevMan's CI (0.59 to 0.79)
+    implies."""
+    from vfsynth.fits.corpus import read_results, run_batch
+
+    a, path = analysis_1_1
+    run_batch([path], tmp_path / "out")
+    res, fail = read_results(tmp_path / "out")
+    row = res[res["model"] == "random-effects"].iloc[0] if "model" in res else res.iloc[0]
+    assert row["source_measure"] == "RR" and row["favours_intervention"] == "RR < 1"
+    assert a.stored["CI_START"] < row["source_median"] < a.stored["CI_END"]
+    assert row["source_q2.5"] < row["source_median"] < row["source_q97.5"] < 1.0
+    # the benefit-scale columns are the same posterior turned round: exp(-mu) swaps the interval's ends
+    # (results.csv keeps 10 significant digits, hence rel 1e-9)
+    assert row["source_q2.5"] == pytest.approx(math.exp(-row["mu_q97.5"]), rel=1e-9)
+    assert row["p_benefit"] > 0.99 and str(row["direction_stated"]).lower() == "true"
